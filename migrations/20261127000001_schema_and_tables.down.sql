@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS tasker.workflow_step_transitions;
+DROP TABLE IF EXISTS tasker.task_transitions;
+DROP TABLE IF EXISTS tasker.workflow_step_edges;
+DROP TABLE IF EXISTS tasker.workflow_steps;
+DROP TABLE IF EXISTS tasker.tasks;
+DROP TABLE IF EXISTS tasker.named_steps;
+DROP TABLE IF EXISTS tasker.named_tasks;
+DROP TABLE IF EXISTS tasker.task_namespaces;
+DROP FUNCTION IF EXISTS tasker.uuid_generate_v7();

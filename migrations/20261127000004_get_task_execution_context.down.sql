@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS tasker.get_task_execution_context(uuid);

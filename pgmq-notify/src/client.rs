@@ -1,0 +1,187 @@
+//! Typed queue operations.
+//!
+//! Every operation takes an executor, so it can run on the pool or inside the caller's
+//! transaction: that is how a state change and the message announcing it commit together.
+
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::{PgExecutor, PgPool};
+
+use crate::error::Result;
+use crate::names::QueueName;
+
+/// A message read from a queue.
+#[derive(Debug, Clone)]
+pub struct QueueMessage<T> {
+    /// PGMQ's id for the message, unique within its queue.
+    pub msg_id: i64,
+    /// How many times the message has been read, this read included.
+    pub read_ct: i32,
+    /// When it was sent.
+    pub enqueued_at: chrono::DateTime<chrono::Utc>,
+    /// Until when it stays invisible to other readers (the reader's lease).
+    pub vt: chrono::DateTime<chrono::Utc>,
+    /// The decoded body.
+    pub message: T,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawMessage {
+    msg_id: i64,
+    read_ct: i32,
+    enqueued_at: chrono::DateTime<chrono::Utc>,
+    vt: chrono::DateTime<chrono::Utc>,
+    message: serde_json::Value,
+}
+
+/// A PGMQ client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PgmqClient {
+    pool: PgPool,
+}
+
+impl PgmqClient {
+    /// Wraps a pool. PGMQ must already be installed (see [`crate::install::install`]).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool this client uses when no transaction is given.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates a queue if it does not exist yet.
+    pub async fn create_queue(&self, queue: &QueueName) -> Result<()> {
+        sqlx::query("SELECT pgmq.create($1)")
+            .bind(queue.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends `msg` and notifies `pgmq_message_ready.<namespace>` in the same transaction.
+    /// Nothing is visible or notified before the surrounding transaction commits.
+    pub async fn send_with_notify<'e, T: Serialize>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg: &T,
+        delay_seconds: i32,
+    ) -> Result<i64> {
+        let body = serde_json::to_value(msg)?;
+        let id = sqlx::query_scalar("SELECT tasker.pgmq_send_with_notify($1, $2, $3)")
+            .bind(queue.as_str())
+            .bind(body)
+            .bind(delay_seconds)
+            .fetch_one(executor)
+            .await?;
+        Ok(id)
+    }
+
+    /// Sends many messages with one statement, each with its own notification.
+    pub async fn send_batch_with_notify<'e, T: Serialize>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msgs: &[T],
+        delay_seconds: i32,
+    ) -> Result<Vec<i64>> {
+        if msgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = msgs
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = sqlx::query_scalar(
+            "SELECT tasker.pgmq_send_with_notify($1, m, $3) FROM unnest($2::jsonb[]) AS m",
+        )
+        .bind(queue.as_str())
+        .bind(bodies)
+        .bind(delay_seconds)
+        .fetch_all(executor)
+        .await?;
+        Ok(ids)
+    }
+
+    /// Reads up to `qty` visible messages and hides them for `vt_seconds` (the lease).
+    pub async fn read<T: DeserializeOwned>(
+        &self,
+        queue: &QueueName,
+        vt_seconds: i32,
+        qty: i32,
+    ) -> Result<Vec<QueueMessage<T>>> {
+        let rows: Vec<RawMessage> = sqlx::query_as(
+            "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1, $2, $3)",
+        )
+        .bind(queue.as_str())
+        .bind(vt_seconds)
+        .bind(qty)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(QueueMessage {
+                    msg_id: r.msg_id,
+                    read_ct: r.read_ct,
+                    enqueued_at: r.enqueued_at,
+                    vt: r.vt,
+                    message: serde_json::from_value(r.message)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a message. Returns whether it still existed.
+    pub async fn delete<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_id: i64,
+    ) -> Result<bool> {
+        let deleted = sqlx::query_scalar("SELECT pgmq.delete($1, $2)")
+            .bind(queue.as_str())
+            .bind(msg_id)
+            .fetch_one(executor)
+            .await?;
+        Ok(deleted)
+    }
+
+    /// Moves a message to the queue's archive table. Returns whether it still existed.
+    pub async fn archive<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_id: i64,
+    ) -> Result<bool> {
+        let archived = sqlx::query_scalar("SELECT pgmq.archive($1, $2)")
+            .bind(queue.as_str())
+            .bind(msg_id)
+            .fetch_one(executor)
+            .await?;
+        Ok(archived)
+    }
+
+    /// Sets a message's visibility timeout to `vt_seconds` from now: extends a lease, or
+    /// (with 0) gives the message back at once. Returns whether the message still existed.
+    pub async fn set_vt<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_id: i64,
+        vt_seconds: i32,
+    ) -> Result<bool> {
+        let row: Option<i64> =
+            sqlx::query_scalar("SELECT msg_id FROM pgmq.set_vt($1, $2, $3::integer)")
+                .bind(queue.as_str())
+                .bind(msg_id)
+                .bind(vt_seconds)
+                .fetch_optional(executor)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Number of messages in a queue, visible or not.
+    pub async fn depth(&self, queue: &QueueName) -> Result<i64> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT queue_length FROM pgmq.metrics($1)")
+            .bind(queue.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
+}

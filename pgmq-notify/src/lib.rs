@@ -1,0 +1,29 @@
+//! PGMQ queues with wake-ups pushed through PostgreSQL LISTEN/NOTIFY.
+//!
+//! This crate owns:
+//! - installing PGMQ from SQL when the `pgmq` extension is not installed ([`install`]);
+//! - validated queue and channel names ([`names`]);
+//! - typed queue operations that run on a pool *or inside the caller's transaction*
+//!   ([`PgmqClient`]), including `send_with_notify`, which enqueues and notifies atomically;
+//! - one LISTEN connection per process that reconnects with backoff and yields typed
+//!   events ([`listener`]).
+//!
+//! A notification is only a hint: the queue tables are the truth, and every consumer
+//! must also poll so that it stays correct when notifications are lost or disabled.
+//!
+//! It must not depend on any Tasker crate: it knows queues, not tasks or steps.
+//! `send_with_notify` calls the SQL function `tasker.pgmq_send_with_notify`, which the
+//! workspace's `migrations/` install.
+
+pub mod client;
+pub mod consumer;
+pub mod error;
+pub mod install;
+pub mod listener;
+pub mod names;
+
+pub use client::{PgmqClient, QueueMessage};
+pub use consumer::ConsumerConfig;
+pub use error::{Error, Result};
+pub use listener::{QueueEvent, QueueListener};
+pub use names::{QueueName, validate_namespace};

@@ -1,0 +1,202 @@
+//! A client for Tasker's REST API.
+//!
+//! It owns HTTP transport and error mapping; the request and response types come from
+//! `tasker_shared::api`, the same types the server uses, so the wire format cannot drift.
+//! It must not depend on the database crates (it uses `tasker-shared` without its `db`
+//! feature).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tasker_client::Error> {
+//! use tasker_client::OrchestrationClient;
+//! use tasker_shared::api::TaskRequest;
+//!
+//! let client = OrchestrationClient::new("http://localhost:8080")?;
+//! let task = client
+//!     .create_task(&TaskRequest::new("examples", "linear_workflow", serde_json::json!({"even_number": 2})))
+//!     .await?;
+//! println!("{} is {}", task.task_uuid, task.status);
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use tasker_shared::api::{ErrorResponse, HealthResponse, TaskRequest, TaskResponse};
+
+/// What can go wrong calling the API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The base URL is not a valid URL.
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot reach the Tasker server at {url}: {source}")]
+    Connection {
+        /// The URL tried.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The server answered with an error.
+    #[error("{status}: {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The server's error code, such as `NOT_FOUND`.
+        code: String,
+        /// The server's message.
+        message: String,
+        /// For duplicate tasks: the existing task.
+        existing_task_uuid: Option<Uuid>,
+    },
+    /// The server's answer could not be decoded.
+    #[error("unexpected response from {url}: {reason}")]
+    Decode {
+        /// The URL called.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// The HTTP status, for API errors.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A client of one Tasker server.
+#[derive(Debug, Clone)]
+pub struct OrchestrationClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl OrchestrationClient {
+    /// A client for `base_url` (for example `http://localhost:8080`) with a 30 s timeout.
+    pub fn new(base_url: &str) -> Result<Self> {
+        let trimmed = base_url.trim_end_matches('/');
+        if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+            return Err(Error::InvalidUrl {
+                url: base_url.to_string(),
+                reason: "it must start with http:// or https://".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::InvalidUrl {
+                url: base_url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            base_url: trimmed.to_string(),
+            http,
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `POST /v1/tasks`.
+    pub async fn create_task(&self, request: &TaskRequest) -> Result<TaskResponse> {
+        let url = format!("{}/v1/tasks", self.base_url);
+        let response = self.http.post(&url).json(request).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/tasks/{uuid}`.
+    pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
+        let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /health`.
+    pub async fn health_check(&self) -> Result<HealthResponse> {
+        let url = format!("{}/health", self.base_url);
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+}
+
+async fn decode<T: DeserializeOwned>(
+    url: &str,
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T> {
+    let response = response.map_err(|source| Error::Connection {
+        url: url.to_string(),
+        source,
+    })?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|source| Error::Connection {
+        url: url.to_string(),
+        source,
+    })?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            url: url.to_string(),
+            reason: e.to_string(),
+        });
+    }
+    match serde_json::from_slice::<ErrorResponse>(&bytes) {
+        Ok(body) => Err(Error::Api {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+            existing_task_uuid: body.error.existing_task_uuid,
+        }),
+        Err(_) => Err(Error::Api {
+            status,
+            code: status
+                .canonical_reason()
+                .unwrap_or("HTTP_ERROR")
+                .to_uppercase()
+                .replace(' ', "_"),
+            message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            existing_task_uuid: None,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_urls_without_a_scheme() {
+        let err = OrchestrationClient::new("localhost:8080").unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+        let ok = OrchestrationClient::new("http://localhost:8080/").unwrap();
+        assert_eq!(ok.base_url(), "http://localhost:8080");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_a_connection_error() {
+        // Port 9 (discard) on loopback is closed on test machines.
+        let client = OrchestrationClient::new("http://127.0.0.1:9").unwrap();
+        let err = client.health_check().await.unwrap_err();
+        assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot reach the Tasker server at http://127.0.0.1:9/health")
+        );
+    }
+}

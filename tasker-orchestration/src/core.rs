@@ -1,0 +1,106 @@
+//! `OrchestrationCore`: the running orchestration (loops plus the REST API).
+
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use pgmq_notify::QueueListener;
+use tasker_shared::database;
+use tasker_shared::messaging::ORCHESTRATION_NAMESPACE;
+
+use crate::config::OrchestrationConfig;
+use crate::error::Result;
+use crate::event_systems;
+use crate::web;
+
+/// A connected, migrated orchestration, ready to [`run`](Self::run).
+#[derive(Debug)]
+pub struct OrchestrationCore {
+    config: OrchestrationConfig,
+    pool: PgPool,
+}
+
+impl OrchestrationCore {
+    /// Connects, installs PGMQ and applies the migrations.
+    pub async fn from_config(config: OrchestrationConfig) -> Result<Self> {
+        let pool = database::connect(&config.database_url, &config.pool).await?;
+        database::setup(&pool).await?;
+        Ok(Self { config, pool })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves the API and runs the lifecycle loops until `shutdown` is cancelled, then
+    /// stops accepting requests and finishes the work in flight.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let listener = if self.config.deployment_mode.listens() {
+            let (listener, _task) = QueueListener::start(
+                self.pool.clone(),
+                vec![ORCHESTRATION_NAMESPACE.to_string()],
+                shutdown.clone(),
+            )
+            .await?;
+            Some(listener)
+        } else {
+            None
+        };
+
+        let tcp = tokio::net::TcpListener::bind(self.config.bind_address).await?;
+        let local = tcp.local_addr()?;
+        tracing::info!(address = %local, mode = ?self.config.deployment_mode, "tasker-server listening");
+
+        let mut tasks = JoinSet::new();
+        {
+            let pool = self.pool.clone();
+            let config = self.config.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                event_systems::run_result_consumer(pool, listener, &config, shutdown).await
+            });
+        }
+        {
+            let pool = self.pool.clone();
+            let interval = self.config.readiness_sweep_interval;
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                event_systems::run_readiness_sweeper(pool, interval, shutdown).await;
+                Ok(())
+            });
+        }
+        {
+            let app = web::app(web::AppState::new(self.pool.clone()));
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                axum::serve(tcp, app)
+                    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                    .await?;
+                Ok(())
+            });
+        }
+
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let outcome = match joined {
+                Ok(outcome) => outcome,
+                Err(join_error) => {
+                    tracing::error!(%join_error, "orchestration task panicked");
+                    shutdown.cancel();
+                    continue;
+                }
+            };
+            if let Err(error) = outcome {
+                tracing::error!(%error, "orchestration component failed; shutting down");
+                shutdown.cancel();
+                first_error.get_or_insert(error);
+            }
+        }
+        self.pool.close().await;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Moving ready steps to `enqueued` and sending their messages, atomically.
+//!
+//! The state change and the queue message commit in the caller's transaction, so a
+//! worker can never receive a message for a step that is not `enqueued`, and a step can
+//! never be `enqueued` without a message.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use pgmq_notify::{PgmqClient, QueueName};
+use tasker_shared::database::{step, transition};
+use tasker_shared::messaging::StepMessage;
+use tasker_shared::state_machine::WorkflowStepState;
+
+use crate::error::Result;
+
+/// Where a task's step messages go.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRoute<'a> {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its trace id.
+    pub correlation_id: Uuid,
+}
+
+/// Enqueues those of `step_uuids` that are still `pending`. Returns the steps enqueued.
+pub async fn enqueue_steps(
+    conn: &mut PgConnection,
+    route: TaskRoute<'_>,
+    step_uuids: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    let moved = transition::transition_steps(
+        &mut *conn,
+        step_uuids,
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::Enqueued,
+        &json!({"event": "enqueued"}),
+    )
+    .await?;
+    let ids: Vec<Uuid> = moved.into_iter().map(|(id, _)| id).collect();
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    let queue = QueueName::worker(route.namespace)?;
+    let messages: Vec<StepMessage> = ids
+        .iter()
+        .map(|&step_uuid| StepMessage {
+            task_uuid: route.task_uuid,
+            step_uuid,
+            correlation_id: route.correlation_id,
+        })
+        .collect();
+    PgmqClient::send_batch_with_notify(&mut *conn, &queue, &messages, 0).await?;
+    tracing::debug!(task_uuid = %route.task_uuid, count = ids.len(), "steps enqueued");
+    Ok(ids)
+}
+
+/// Enqueues the steps among `candidates` whose dependencies are now satisfied: after a
+/// step completes, its children are the only steps whose readiness can have changed.
+pub async fn enqueue_ready_among(
+    conn: &mut PgConnection,
+    route: TaskRoute<'_>,
+    candidates: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ready: Vec<Uuid> = step::readiness(&mut *conn, route.task_uuid, Some(candidates))
+        .await?
+        .into_iter()
+        .filter(|r| r.ready_for_execution)
+        .map(|r| r.workflow_step_uuid)
+        .collect();
+    enqueue_steps(conn, route, &ready).await
+}
+
+/// Enqueues every ready step of a task (the fallback sweep's path).
+pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<Vec<Uuid>> {
+    let ready: Vec<Uuid> = step::readiness(&mut *conn, route.task_uuid, None)
+        .await?
+        .into_iter()
+        .filter(|r| r.ready_for_execution)
+        .map(|r| r.workflow_step_uuid)
+        .collect();
+    enqueue_steps(conn, route, &ready).await
+}

@@ -1,0 +1,121 @@
+//! The one error type of the API: every failure is `{"error": {"code", "message"}}`.
+
+use axum::Json;
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use tasker_shared::api::{ErrorBody, ErrorResponse};
+
+/// An API failure. The status code is decided in one place, [`ApiError::status`].
+#[derive(Debug)]
+pub enum ApiError {
+    /// Malformed request (bad JSON, bad path parameter).
+    BadRequest(String),
+    /// Well-formed but invalid input.
+    Validation(String),
+    /// No such resource.
+    NotFound(String),
+    /// The request conflicts with existing state.
+    Conflict {
+        /// What conflicted.
+        message: String,
+        /// The task that already exists, for duplicate task identities.
+        existing_task_uuid: Option<Uuid>,
+    },
+    /// The database is unreachable or overloaded.
+    Unavailable(String),
+    /// A bug or an unexpected failure; details are logged, never returned.
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::Validation(_) => "VALIDATION_ERROR",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Wraps an unexpected error: logged in full, answered with a generic message.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<tasker_shared::database::Error> for ApiError {
+    fn from(e: tasker_shared::database::Error) -> Self {
+        if e.is_transient() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::Unavailable("the database is unavailable; retry shortly".into());
+        }
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let (message, existing_task_uuid) = match self {
+            Self::Internal(detail) => {
+                let incident = Uuid::now_v7();
+                tracing::error!(%incident, %detail, "internal error");
+                (format!("internal error (incident {incident})"), None)
+            }
+            Self::Conflict {
+                message,
+                existing_task_uuid,
+            } => (message, existing_task_uuid),
+            Self::BadRequest(m)
+            | Self::Validation(m)
+            | Self::NotFound(m)
+            | Self::Unavailable(m) => (m, None),
+        };
+        let body = ErrorResponse {
+            error: ErrorBody {
+                code: code.to_string(),
+                message,
+                existing_task_uuid,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// `Json` whose rejections use the API's error shape.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let text = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonDataError(_) => Self::Validation(text),
+            _ => Self::BadRequest(text),
+        }
+    }
+}
+
+/// Any unknown route.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}

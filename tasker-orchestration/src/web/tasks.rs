@@ -1,0 +1,115 @@
+//! `/v1/tasks` routes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use tasker_shared::api::{StepResponse, TaskRequest, TaskResponse};
+use tasker_shared::database::{step, task};
+
+use super::{ApiError, ApiJson, AppState};
+use crate::lifecycle::task_initializer::{CreateTaskError, create_task as initialize};
+
+/// `POST /v1/tasks`: 201 with the task.
+pub async fn create_task(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<TaskRequest>,
+) -> Result<(StatusCode, Json<TaskResponse>), ApiError> {
+    let created = initialize(&state.pool, &request).await.map_err(|e| match e {
+        CreateTaskError::Invalid(problems) => {
+            ApiError::Validation(format!("invalid task request: {}", problems.join("; ")))
+        }
+        CreateTaskError::TemplateNotFound(message) => ApiError::NotFound(message),
+        CreateTaskError::Duplicate { existing_task_uuid } => ApiError::Conflict {
+            message: format!(
+                "a task with the same identity already exists: {existing_task_uuid}; send an idempotency_key or use identity_strategy always_unique to create another"
+            ),
+            existing_task_uuid: Some(existing_task_uuid),
+        },
+        CreateTaskError::Internal(e) => ApiError::internal(e),
+    })?;
+    let response = load_task(&state, created.task_uuid).await?;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// `GET /v1/tasks/{task_uuid}`.
+pub async fn get_task(
+    State(state): State<AppState>,
+    Path(task_uuid): Path<String>,
+) -> Result<Json<TaskResponse>, ApiError> {
+    let task_uuid = parse_uuid("task_uuid", &task_uuid)?;
+    Ok(Json(load_task(&state, task_uuid).await?))
+}
+
+pub(super) fn parse_uuid(name: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|e| {
+        ApiError::BadRequest(format!("path parameter {name} {raw:?} is not a UUID: {e}"))
+    })
+}
+
+async fn load_task(state: &AppState, task_uuid: Uuid) -> Result<TaskResponse, ApiError> {
+    let record = task::get(&state.pool, task_uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
+    let ctx = task::execution_context(&state.pool, task_uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
+    let steps = step::list_for_task(&state.pool, task_uuid)
+        .await?
+        .into_iter()
+        .map(step_response)
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags = serde_json::from_value(record.tags.clone()).unwrap_or_default();
+    Ok(TaskResponse {
+        task_uuid,
+        status: record.state().map_err(ApiError::internal)?,
+        name: record.name,
+        namespace: record.namespace,
+        version: record.version,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        completed_at: record.completed_at,
+        context: record.context,
+        initiator: record.initiator,
+        source_system: record.source_system,
+        reason: record.reason,
+        priority: record.priority,
+        tags,
+        correlation_id: record.correlation_id,
+        parent_correlation_id: record.parent_correlation_id,
+        total_steps: ctx.total_steps,
+        pending_steps: ctx.pending_steps,
+        in_progress_steps: ctx.in_progress_steps + ctx.enqueued_steps,
+        completed_steps: ctx.completed_steps,
+        failed_steps: ctx.failed_steps,
+        ready_steps: ctx.ready_steps,
+        execution_status: ctx.execution_status,
+        recommended_action: ctx.recommended_action,
+        completion_percentage: ctx.completion_percentage,
+        health_status: ctx.health_status,
+        steps,
+    })
+}
+
+pub(super) fn step_response(detail: step::StepDetail) -> Result<StepResponse, ApiError> {
+    let r = detail.readiness;
+    Ok(StepResponse {
+        current_state: r.state().map_err(ApiError::internal)?,
+        step_uuid: r.workflow_step_uuid,
+        task_uuid: r.task_uuid,
+        name: r.name,
+        dependencies_satisfied: r.dependencies_satisfied,
+        retry_eligible: r.retry_eligible,
+        ready_for_execution: r.ready_for_execution,
+        total_parents: r.total_parents,
+        completed_parents: r.completed_parents,
+        attempts: r.attempts,
+        max_attempts: r.max_attempts,
+        last_failure_at: r.last_failure_at,
+        next_retry_at: r.next_retry_at,
+        last_attempted_at: r.last_attempted_at,
+        results: detail.results,
+        completed_at: detail.completed_at,
+    })
+}

@@ -1,0 +1,101 @@
+//! The SQL seam: every query Tasker runs lives below this module (queue functions aside,
+//! which live in `pgmq-notify`). Other crates call typed functions such as
+//! [`step::claim`] or [`task::create`]; they never build SQL.
+//!
+//! Functions that must run inside a caller's transaction take `&mut PgConnection`
+//! (a `&mut *tx` works); read-only helpers take any executor.
+
+pub mod error;
+pub mod named_task;
+pub mod step;
+pub mod task;
+pub mod transition;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use error::{Error, Result};
+
+use crate::messaging::{
+    ORCHESTRATION_STEP_RESULTS, ORCHESTRATION_TASK_FINALIZATIONS, ORCHESTRATION_TASK_REQUESTS,
+};
+
+/// Tasker's migrations (`migrations/` at the workspace root).
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most connections held at once.
+    pub max_connections: u32,
+    /// How long to wait for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens a pool. Every connection gets `search_path = public` explicitly, so nothing
+/// depends on the role's name; Tasker's queries qualify `tasker.` and `pgmq.` objects.
+pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?
+        .options([("search_path", "public")])
+        .application_name("tasker");
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Installs PGMQ (unless the extension is there), applies the migrations and creates
+/// the orchestration queues. Safe to run concurrently and repeatedly.
+pub async fn setup(pool: &PgPool) -> Result<()> {
+    let source = pgmq_notify::install::install(pool).await?;
+    tracing::info!(?source, "PGMQ available");
+    MIGRATOR.run(pool).await?;
+    let client = pgmq_notify::PgmqClient::new(pool.clone());
+    for queue in [
+        ORCHESTRATION_STEP_RESULTS,
+        ORCHESTRATION_TASK_REQUESTS,
+        ORCHESTRATION_TASK_FINALIZATIONS,
+    ] {
+        client
+            .create_queue(&pgmq_notify::QueueName::new(queue)?)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether every migration this build knows is applied. Workers check this at start
+/// instead of migrating, which is the server's job.
+pub async fn schema_is_current(pool: &PgPool) -> Result<bool> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(false);
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM public._sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.contains(&m.version)))
+}

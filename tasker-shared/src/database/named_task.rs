@@ -1,0 +1,171 @@
+//! The template registry: namespaces, named tasks and named steps.
+
+use sha2::{Digest, Sha256};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::{Error, Result};
+use crate::identity::canonical_json;
+use crate::template::{IdentityStrategy, TaskTemplate};
+
+/// What registering a template did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A new (namespace, name, version).
+    Created,
+    /// The same version existed with different content and was replaced. Tasks that
+    /// already exist keep the step definitions they were created with.
+    Updated,
+    /// The same content was already registered; nothing was written.
+    Unchanged,
+}
+
+/// A registered template.
+#[derive(Debug, Clone)]
+pub struct NamedTask {
+    /// Row id.
+    pub named_task_uuid: Uuid,
+    /// Namespace name.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version.
+    pub version: String,
+    /// How duplicate requests are recognised.
+    pub identity_strategy: IdentityStrategy,
+    /// The template itself.
+    pub template: TaskTemplate,
+}
+
+/// Registers a template: creates its namespace (and the namespace's worker queue) and
+/// named steps, and upserts `(namespace, name, version)`. Re-registering identical
+/// content writes nothing.
+pub async fn register(pool: &PgPool, template: &TaskTemplate) -> Result<RegisterOutcome> {
+    let configuration = serde_json::to_value(template)?;
+    let content_hash = {
+        let mut h = Sha256::new();
+        h.update(canonical_json(&configuration).as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT nt.content_hash FROM tasker.named_tasks nt
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+         WHERE ns.name = $1 AND nt.name = $2 AND nt.version = $3",
+    )
+    .bind(&template.namespace_name)
+    .bind(&template.name)
+    .bind(&template.version)
+    .fetch_optional(pool)
+    .await?;
+    if existing.as_deref() == Some(content_hash.as_str()) {
+        return Ok(RegisterOutcome::Unchanged);
+    }
+
+    let queue = pgmq_notify::QueueName::worker(&template.namespace_name)?;
+    pgmq_notify::PgmqClient::new(pool.clone())
+        .create_queue(&queue)
+        .await?;
+
+    let mut tx = pool.begin().await?;
+    let namespace_uuid: Uuid = sqlx::query_scalar(
+        "INSERT INTO tasker.task_namespaces (task_namespace_uuid, name) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET updated_at = tasker.task_namespaces.updated_at
+         RETURNING task_namespace_uuid",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&template.namespace_name)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let step_names: Vec<&str> = template.steps.iter().map(|s| s.name.as_str()).collect();
+    ensure_named_steps(&mut *tx, &step_names).await?;
+
+    let inserted: bool = sqlx::query_scalar(
+        "INSERT INTO tasker.named_tasks
+             (named_task_uuid, task_namespace_uuid, name, version, description, configuration, content_hash, identity_strategy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (task_namespace_uuid, name, version) DO UPDATE SET
+             description = EXCLUDED.description,
+             configuration = EXCLUDED.configuration,
+             content_hash = EXCLUDED.content_hash,
+             identity_strategy = EXCLUDED.identity_strategy,
+             updated_at = now()
+         RETURNING (xmax = 0)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(namespace_uuid)
+    .bind(&template.name)
+    .bind(&template.version)
+    .bind(&template.description)
+    .bind(&configuration)
+    .bind(&content_hash)
+    .bind(template.identity_strategy.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(if inserted {
+        RegisterOutcome::Created
+    } else {
+        RegisterOutcome::Updated
+    })
+}
+
+/// Creates the named steps that do not exist yet.
+pub async fn ensure_named_steps<'e>(executor: impl PgExecutor<'e>, names: &[&str]) -> Result<()> {
+    let ids: Vec<Uuid> = names.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO tasker.named_steps (named_step_uuid, name)
+         SELECT * FROM unnest($1::uuid[], $2::text[])
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(names)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Looks up a template; without a version, the newest registered one (by creation time,
+/// since version strings need not be semver).
+pub async fn find<'e>(
+    executor: impl PgExecutor<'e>,
+    namespace: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Option<NamedTask>> {
+    let row: Option<(Uuid, String, String, String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT nt.named_task_uuid, ns.name, nt.name, nt.version, nt.identity_strategy, nt.configuration
+         FROM tasker.named_tasks nt
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+         WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
+         ORDER BY nt.created_at DESC, nt.named_task_uuid DESC
+         LIMIT 1",
+    )
+    .bind(namespace)
+    .bind(name)
+    .bind(version)
+    .fetch_optional(executor)
+    .await?;
+    let Some((named_task_uuid, namespace, name, version, strategy, configuration)) = row else {
+        return Ok(None);
+    };
+    let template: TaskTemplate = serde_json::from_value(configuration)?;
+    let identity_strategy = match strategy.as_str() {
+        "strict" => IdentityStrategy::Strict,
+        "caller_provided" => IdentityStrategy::CallerProvided,
+        "always_unique" => IdentityStrategy::AlwaysUnique,
+        other => return Err(Error::Corrupt(format!("identity strategy {other:?}"))),
+    };
+    Ok(Some(NamedTask {
+        named_task_uuid,
+        namespace,
+        name,
+        version,
+        identity_strategy,
+        template,
+    }))
+}

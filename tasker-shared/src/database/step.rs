@@ -1,0 +1,419 @@
+//! Workflow steps: readiness, claiming, results.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::transition::{parse_step_state, transition_step};
+use super::{Error, Result};
+use crate::results::StepExecutionResult;
+use crate::state_machine::{TransitionOutcome, WorkflowStepState};
+
+/// One row of `tasker.get_step_readiness_status`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StepReadinessStatus {
+    /// The step.
+    pub workflow_step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Its named step.
+    pub named_step_uuid: Uuid,
+    /// Step name.
+    pub name: String,
+    /// Current state.
+    pub current_state: String,
+    /// All parents done.
+    pub dependencies_satisfied: bool,
+    /// May be attempted (again).
+    pub retry_eligible: bool,
+    /// Can be enqueued now.
+    pub ready_for_execution: bool,
+    /// Last failed attempt reported.
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// When the next attempt becomes visible.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Parents in all.
+    pub total_parents: i32,
+    /// Parents done.
+    pub completed_parents: i32,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// When the latest attempt started.
+    pub last_attempted_at: Option<DateTime<Utc>>,
+}
+
+impl StepReadinessStatus {
+    /// The current state, parsed.
+    pub fn state(&self) -> Result<WorkflowStepState> {
+        parse_step_state(&self.current_state)
+    }
+}
+
+/// Readiness of a task's steps, or of some of them.
+pub async fn readiness<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<Vec<StepReadinessStatus>> {
+    let rows = sqlx::query_as::<_, StepReadinessStatus>(
+        "SELECT * FROM tasker.get_step_readiness_status($1, $2)",
+    )
+    .bind(task_uuid)
+    .bind(only)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
+/// A step with its readiness and latest result, for the API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StepDetail {
+    /// Readiness columns.
+    #[sqlx(flatten)]
+    pub readiness: StepReadinessStatus,
+    /// Latest result.
+    pub results: Option<Value>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// All steps of a task, in creation (template) order.
+pub async fn list_for_task<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+) -> Result<Vec<StepDetail>> {
+    let rows = sqlx::query_as::<_, StepDetail>(
+        "SELECT r.*, ws.results, ws.created_at, ws.completed_at
+         FROM tasker.get_step_readiness_status($1) r
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = r.workflow_step_uuid
+         ORDER BY ws.workflow_step_uuid",
+    )
+    .bind(task_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
+/// The children of a step.
+pub async fn children<'e>(executor: impl PgExecutor<'e>, step_uuid: Uuid) -> Result<Vec<Uuid>> {
+    let ids = sqlx::query_scalar(
+        "SELECT to_step_uuid FROM tasker.workflow_step_edges WHERE from_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(ids)
+}
+
+/// Everything a worker needs to run a step it claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimedStep {
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Step name.
+    pub step_name: String,
+    /// Handler lookup key.
+    pub handler_callable: String,
+    /// Handler initialization.
+    pub inputs: Value,
+    /// This attempt's number: the fencing token for recording the result.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Whether failures may be retried.
+    pub retryable: bool,
+    /// Per-attempt time limit.
+    pub timeout_seconds: Option<i32>,
+    /// The task's input.
+    pub task_context: Value,
+    /// Trace id.
+    pub correlation_id: Uuid,
+    /// Template name.
+    pub task_name: String,
+    /// Template version.
+    pub task_version: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Names of the direct parents.
+    pub parents: Vec<String>,
+    /// Results (the handler's `result` value) of every ancestor, by step name.
+    pub dependency_results: BTreeMap<String, Value>,
+}
+
+/// What [`claim`] did.
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    /// The step is ours for this attempt.
+    Claimed(Box<ClaimedStep>),
+    /// The step is not claimable (already done, cancelled, claimed by someone else…);
+    /// the message that led here is stale.
+    NotClaimable {
+        /// Its actual state (None if it does not exist).
+        actual: Option<WorkflowStepState>,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct StepContextRow {
+    step_name: String,
+    task_uuid: Uuid,
+    handler_callable: String,
+    inputs: Value,
+    attempts: i32,
+    max_attempts: i32,
+    retryable: bool,
+    timeout_seconds: Option<i32>,
+    context: Value,
+    correlation_id: Uuid,
+    task_name: String,
+    task_version: String,
+    namespace: String,
+}
+
+/// Claims a step for a new attempt: moves it to `in_progress`, bumps its attempt
+/// counter (the fencing token) and loads its context, in the caller's transaction.
+///
+/// `redelivered` says the queue message was read before (its previous lease expired);
+/// only then may a step still marked `in_progress` be claimed again.
+pub async fn claim(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    worker_id: &str,
+    redelivered: bool,
+) -> Result<ClaimOutcome> {
+    let from: &[WorkflowStepState] = if redelivered {
+        WorkflowStepState::CLAIMABLE
+    } else {
+        &[
+            WorkflowStepState::Enqueued,
+            WorkflowStepState::WaitingForRetry,
+        ]
+    };
+    let metadata = json!({"event": "claimed", "worker_id": worker_id, "redelivered": redelivered});
+    let outcome = transition_step(
+        &mut *conn,
+        step_uuid,
+        from,
+        WorkflowStepState::InProgress,
+        &metadata,
+        None,
+    )
+    .await?;
+    if let TransitionOutcome::Conflict { actual } = outcome {
+        return Ok(ClaimOutcome::NotClaimable { actual });
+    }
+
+    let row = sqlx::query_as::<_, StepContextRow>(
+        "WITH bumped AS (
+             UPDATE tasker.workflow_steps
+             SET attempts = attempts + 1, last_attempted_at = now(), updated_at = now()
+             WHERE workflow_step_uuid = $1
+             RETURNING *
+         )
+         SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+                b.max_attempts, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
+                nt.name AS task_name, nt.version AS task_version, tn.name AS namespace
+         FROM bumped b
+         JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
+         JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
+         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid",
+    )
+    .bind(step_uuid)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("step {step_uuid}")))?;
+
+    let ancestors: Vec<(String, Option<Value>, bool)> = sqlx::query_as(
+        "WITH RECURSIVE ancestors(step_uuid) AS (
+             SELECT from_step_uuid FROM tasker.workflow_step_edges WHERE to_step_uuid = $1
+             UNION
+             SELECT e.from_step_uuid
+             FROM tasker.workflow_step_edges e JOIN ancestors a ON e.to_step_uuid = a.step_uuid
+         )
+         SELECT ns.name, ws.results -> 'result',
+                EXISTS (SELECT 1 FROM tasker.workflow_step_edges p
+                        WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = $1)
+         FROM ancestors a
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = a.step_uuid
+         JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid",
+    )
+    .bind(step_uuid)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut parents = Vec::new();
+    let mut dependency_results = BTreeMap::new();
+    for (name, result, is_parent) in ancestors {
+        if is_parent {
+            parents.push(name.clone());
+        }
+        dependency_results.insert(name, result.unwrap_or(Value::Null));
+    }
+    parents.sort();
+
+    Ok(ClaimOutcome::Claimed(Box::new(ClaimedStep {
+        step_uuid,
+        task_uuid: row.task_uuid,
+        step_name: row.step_name,
+        handler_callable: row.handler_callable,
+        inputs: row.inputs,
+        attempt: row.attempts,
+        max_attempts: row.max_attempts,
+        retryable: row.retryable,
+        timeout_seconds: row.timeout_seconds,
+        task_context: row.context,
+        correlation_id: row.correlation_id,
+        task_name: row.task_name,
+        task_version: row.task_version,
+        namespace: row.namespace,
+        parents,
+        dependency_results,
+    })))
+}
+
+/// Stores a worker's result for `attempt` and hands the step to the orchestration
+/// (`enqueued_for_orchestration` or `enqueued_as_error_for_orchestration`), in the
+/// caller's transaction. Writes nothing and returns `Conflict` if the step is no longer
+/// in progress under that attempt (the lease expired and someone else claimed it, or the
+/// task was cancelled).
+pub async fn record_result(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    attempt: i32,
+    result: &StepExecutionResult,
+) -> Result<TransitionOutcome<WorkflowStepState>> {
+    let to = if result.success {
+        WorkflowStepState::EnqueuedForOrchestration
+    } else {
+        WorkflowStepState::EnqueuedAsErrorForOrchestration
+    };
+    let metadata = json!({
+        "event": if result.success { "result_succeeded" } else { "result_failed" },
+        "worker_id": result.metadata.worker_id,
+        "attempt": attempt,
+        "execution_time_ms": result.metadata.execution_time_ms,
+    });
+    let outcome = transition_step(
+        &mut *conn,
+        step_uuid,
+        &[WorkflowStepState::InProgress],
+        to,
+        &metadata,
+        Some(attempt),
+    )
+    .await?;
+    if outcome.applied() {
+        sqlx::query(
+            "UPDATE tasker.workflow_steps SET results = $2, updated_at = now() WHERE workflow_step_uuid = $1",
+        )
+        .bind(step_uuid)
+        .bind(serde_json::to_value(result)?)
+        .execute(conn)
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// What the orchestration needs to process a step's result.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StepForOrchestration {
+    /// The step.
+    pub workflow_step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Current state.
+    pub current_state: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Whether failures may be retried.
+    pub retryable: bool,
+    /// Backoff kind.
+    pub backoff: String,
+    /// First delay.
+    pub backoff_base_ms: i32,
+    /// Longest delay.
+    pub max_backoff_ms: i32,
+    /// Latest result.
+    pub results: Option<Value>,
+    /// Namespace (for the queue name).
+    pub namespace: String,
+}
+
+impl StepForOrchestration {
+    /// The current state, parsed.
+    pub fn state(&self) -> Result<WorkflowStepState> {
+        parse_step_state(&self.current_state)
+    }
+
+    /// The stored result, parsed.
+    pub fn result(&self) -> Result<Option<StepExecutionResult>> {
+        self.results
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(Error::from)
+    }
+}
+
+/// Loads a step for result processing.
+pub async fn load_for_orchestration<'e>(
+    executor: impl PgExecutor<'e>,
+    step_uuid: Uuid,
+) -> Result<Option<StepForOrchestration>> {
+    let row = sqlx::query_as::<_, StepForOrchestration>(
+        "SELECT ws.workflow_step_uuid, ws.task_uuid,
+                COALESCE(st.to_state, 'pending') AS current_state,
+                ws.attempts, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
+                ws.max_backoff_ms, ws.results, tn.name AS namespace
+         FROM tasker.workflow_steps ws
+         JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
+         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+         LEFT JOIN tasker.workflow_step_transitions st
+             ON st.workflow_step_uuid = ws.workflow_step_uuid AND st.most_recent
+         WHERE ws.workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// Sets `completed_at` on a step.
+pub async fn mark_completed(conn: &mut PgConnection, step_uuid: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET completed_at = now(), updated_at = now() WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records when a step's next attempt becomes visible.
+pub async fn set_next_retry_at(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET next_retry_at = $2, updated_at = now() WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

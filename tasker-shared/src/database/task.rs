@@ -1,0 +1,414 @@
+//! Tasks: creation (steps, edges and initial states in one go), locking, reads.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::named_task::{NamedTask, ensure_named_steps};
+use super::transition::{insert_initial_step_states, insert_initial_task_state, parse_task_state};
+use super::{Error, Result};
+use crate::state_machine::{TaskState, WorkflowStepState};
+
+/// Everything needed to create a task, besides its template.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// The task's id (UUIDv7).
+    pub task_uuid: Uuid,
+    /// Input handed to every step.
+    pub context: Value,
+    /// See [`crate::identity`].
+    pub identity_hash: String,
+    /// Who asked.
+    pub initiator: String,
+    /// Which system asked.
+    pub source_system: String,
+    /// Why.
+    pub reason: String,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// -100..=100.
+    pub priority: i32,
+    /// Trace id.
+    pub correlation_id: Uuid,
+    /// Parent trace id.
+    pub parent_correlation_id: Option<Uuid>,
+}
+
+/// A created task's steps, by name.
+#[derive(Debug, Clone)]
+pub struct CreatedTask {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Step name → step uuid.
+    pub steps: HashMap<String, Uuid>,
+    /// Steps without dependencies.
+    pub root_steps: Vec<Uuid>,
+}
+
+/// What [`create`] did.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// The task and its steps now exist, all `pending`.
+    Created(CreatedTask),
+    /// A task with the same identity exists already.
+    Duplicate {
+        /// The existing task.
+        existing_task_uuid: Uuid,
+    },
+}
+
+/// Inserts a task with its steps, edges and initial (`pending`) states, in the caller's
+/// transaction, with one statement per table.
+pub async fn create(
+    conn: &mut PgConnection,
+    named_task: &NamedTask,
+    new: &NewTask,
+) -> Result<CreateOutcome> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO tasker.tasks
+             (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
+              identity_hash, priority, correlation_id, parent_correlation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (identity_hash) DO NOTHING
+         RETURNING task_uuid",
+    )
+    .bind(new.task_uuid)
+    .bind(named_task.named_task_uuid)
+    .bind(&new.initiator)
+    .bind(&new.source_system)
+    .bind(&new.reason)
+    .bind(json!(new.tags))
+    .bind(&new.context)
+    .bind(&new.identity_hash)
+    .bind(new.priority)
+    .bind(new.correlation_id)
+    .bind(new.parent_correlation_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        let existing: Uuid =
+            sqlx::query_scalar("SELECT task_uuid FROM tasker.tasks WHERE identity_hash = $1")
+                .bind(&new.identity_hash)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(CreateOutcome::Duplicate {
+            existing_task_uuid: existing,
+        });
+    }
+
+    let template = &named_task.template;
+    let names: Vec<&str> = template.steps.iter().map(|s| s.name.as_str()).collect();
+    let named_steps = named_step_ids(&mut *conn, &names).await?;
+
+    let mut steps = HashMap::with_capacity(template.steps.len());
+    let mut cols = StepColumns::default();
+    for step in &template.steps {
+        let id = Uuid::now_v7();
+        steps.insert(step.name.clone(), id);
+        let named = named_steps
+            .get(&step.name)
+            .ok_or_else(|| Error::NotFound(format!("named step '{}'", step.name)))?;
+        cols.push(id, *named, step);
+    }
+    cols.insert(&mut *conn, new.task_uuid).await?;
+
+    let mut edge_from = Vec::new();
+    let mut edge_to = Vec::new();
+    let mut root_steps = Vec::new();
+    for step in &template.steps {
+        let child = steps[&step.name];
+        if step.dependencies.is_empty() {
+            root_steps.push(child);
+        }
+        for dep in &step.dependencies {
+            let parent = steps
+                .get(dep)
+                .ok_or_else(|| Error::Corrupt(format!("template step '{dep}' missing")))?;
+            edge_from.push(*parent);
+            edge_to.push(child);
+        }
+    }
+    if !edge_from.is_empty() {
+        let ids: Vec<Uuid> = edge_from.iter().map(|_| Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO tasker.workflow_step_edges (workflow_step_edge_uuid, from_step_uuid, to_step_uuid, name)
+             SELECT id, f, t, 'provides' FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u(id, f, t)",
+        )
+        .bind(&ids)
+        .bind(&edge_from)
+        .bind(&edge_to)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let metadata = json!({"event": "initialized"});
+    insert_initial_task_state(&mut *conn, new.task_uuid, TaskState::Pending, &metadata).await?;
+    let all: Vec<Uuid> = cols.ids.clone();
+    insert_initial_step_states(&mut *conn, &all, WorkflowStepState::Pending, &metadata).await?;
+
+    Ok(CreateOutcome::Created(CreatedTask {
+        task_uuid: new.task_uuid,
+        steps,
+        root_steps,
+    }))
+}
+
+async fn named_step_ids(conn: &mut PgConnection, names: &[&str]) -> Result<HashMap<String, Uuid>> {
+    let mut found = fetch_named_steps(&mut *conn, names).await?;
+    if found.len() < names.len() {
+        ensure_named_steps(&mut *conn, names).await?;
+        found = fetch_named_steps(&mut *conn, names).await?;
+    }
+    Ok(found)
+}
+
+async fn fetch_named_steps(
+    conn: &mut PgConnection,
+    names: &[&str],
+) -> Result<HashMap<String, Uuid>> {
+    let rows: Vec<(String, Uuid)> =
+        sqlx::query_as("SELECT name, named_step_uuid FROM tasker.named_steps WHERE name = ANY($1)")
+            .bind(names)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+#[derive(Default)]
+struct StepColumns {
+    ids: Vec<Uuid>,
+    named: Vec<Uuid>,
+    callables: Vec<String>,
+    inputs: Vec<Value>,
+    retryable: Vec<bool>,
+    max_attempts: Vec<i32>,
+    backoff: Vec<&'static str>,
+    base_ms: Vec<i32>,
+    max_ms: Vec<i32>,
+    timeouts: Vec<Option<i32>>,
+}
+
+impl StepColumns {
+    fn push(&mut self, id: Uuid, named: Uuid, step: &crate::template::StepDefinition) {
+        let clamp = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+        self.ids.push(id);
+        self.named.push(named);
+        self.callables.push(step.handler.callable.clone());
+        self.inputs.push(step.handler.initialization.clone());
+        self.retryable.push(step.retry.retryable);
+        self.max_attempts
+            .push(i32::try_from(step.retry.max_attempts).unwrap_or(i32::MAX));
+        self.backoff.push(step.retry.backoff.as_str());
+        self.base_ms.push(clamp(step.retry.backoff_base_ms));
+        self.max_ms.push(clamp(step.retry.max_backoff_ms));
+        self.timeouts.push(
+            step.timeout_seconds
+                .map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
+        );
+    }
+
+    async fn insert(&self, conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tasker.workflow_steps
+                 (workflow_step_uuid, task_uuid, named_step_uuid, handler_callable, inputs, retryable,
+                  max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
+             SELECT id, $2, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout
+             FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::bool[], $7::int[],
+                         $8::text[], $9::int[], $10::int[], $11::int[])
+                  AS u(id, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout)",
+        )
+        .bind(&self.ids)
+        .bind(task_uuid)
+        .bind(&self.named)
+        .bind(&self.callables)
+        .bind(&self.inputs)
+        .bind(&self.retryable)
+        .bind(&self.max_attempts)
+        .bind(&self.backoff)
+        .bind(&self.base_ms)
+        .bind(&self.max_ms)
+        .bind(&self.timeouts)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Locks the task row until the end of the transaction, serialising everything that
+/// evaluates this task. Returns false if the task does not exist.
+pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
+            .bind(task_uuid)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Sets `completed_at`.
+pub async fn mark_completed(conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE tasker.tasks SET completed_at = now(), updated_at = now() WHERE task_uuid = $1",
+    )
+    .bind(task_uuid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Where a task stands (`tasker.get_task_execution_context`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskExecutionContext {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Its template.
+    pub named_task_uuid: Uuid,
+    /// Current task state.
+    pub status: String,
+    /// Steps in all.
+    pub total_steps: i32,
+    /// Steps pending.
+    pub pending_steps: i32,
+    /// Steps running or awaiting result processing.
+    pub in_progress_steps: i32,
+    /// Steps complete or resolved.
+    pub completed_steps: i32,
+    /// Steps in error.
+    pub failed_steps: i32,
+    /// Steps ready to enqueue.
+    pub ready_steps: i32,
+    /// Steps enqueued, not yet claimed.
+    pub enqueued_steps: i32,
+    /// Steps waiting for their next attempt.
+    pub waiting_for_retry_steps: i32,
+    /// Steps cancelled.
+    pub cancelled_steps: i32,
+    /// See the SQL function's documentation.
+    pub execution_status: String,
+    /// What to do next.
+    pub recommended_action: String,
+    /// Percentage done.
+    pub completion_percentage: f64,
+    /// healthy / recovering / blocked.
+    pub health_status: String,
+}
+
+/// Reads a task's execution context.
+pub async fn execution_context<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+) -> Result<Option<TaskExecutionContext>> {
+    let ctx = sqlx::query_as::<_, TaskExecutionContext>(
+        "SELECT task_uuid, named_task_uuid, status, total_steps, pending_steps, in_progress_steps,
+                completed_steps, failed_steps, ready_steps, enqueued_steps, waiting_for_retry_steps,
+                cancelled_steps, execution_status, recommended_action,
+                completion_percentage::float8 AS completion_percentage, health_status
+         FROM tasker.get_task_execution_context($1)",
+    )
+    .bind(task_uuid)
+    .fetch_optional(executor)
+    .await?;
+    Ok(ctx)
+}
+
+/// A task row with its template's names.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskRecord {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Template name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Template version.
+    pub version: String,
+    /// Current state.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Input.
+    pub context: Value,
+    /// Who asked.
+    pub initiator: String,
+    /// Which system.
+    pub source_system: String,
+    /// Why.
+    pub reason: String,
+    /// -100..=100.
+    pub priority: i32,
+    /// Labels (JSON array of strings).
+    pub tags: Value,
+    /// Trace id.
+    pub correlation_id: Uuid,
+    /// Parent trace id.
+    pub parent_correlation_id: Option<Uuid>,
+}
+
+impl TaskRecord {
+    /// The current state, parsed.
+    pub fn state(&self) -> Result<TaskState> {
+        parse_task_state(&self.status)
+    }
+}
+
+/// Reads a task.
+pub async fn get<'e>(executor: impl PgExecutor<'e>, task_uuid: Uuid) -> Result<Option<TaskRecord>> {
+    let row = sqlx::query_as::<_, TaskRecord>(
+        "SELECT t.task_uuid, nt.name, ns.name AS namespace, nt.version,
+                COALESCE(tt.to_state, 'pending') AS status,
+                t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
+                t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
+                t.correlation_id, t.parent_correlation_id
+         FROM tasker.tasks t
+         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
+         WHERE t.task_uuid = $1",
+    )
+    .bind(task_uuid)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// A task with steps the orchestration could enqueue (`tasker.get_next_ready_tasks`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReadyTaskInfo {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Template name.
+    pub task_name: String,
+    /// Priority.
+    pub priority: i32,
+    /// Namespace.
+    pub namespace_name: String,
+    /// Ready steps.
+    pub ready_steps_count: i32,
+    /// Priority with the age boost.
+    pub computed_priority: f64,
+    /// Current state.
+    pub current_state: String,
+}
+
+/// Tasks with ready steps, highest priority first.
+pub async fn next_ready<'e>(
+    executor: impl PgExecutor<'e>,
+    limit: i32,
+) -> Result<Vec<ReadyTaskInfo>> {
+    let rows = sqlx::query_as::<_, ReadyTaskInfo>(
+        "SELECT task_uuid, task_name, priority, namespace_name, ready_steps_count,
+                computed_priority::float8 AS computed_priority, current_state
+         FROM tasker.get_next_ready_tasks($1)",
+    )
+    .bind(limit)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}

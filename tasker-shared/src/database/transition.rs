@@ -1,0 +1,226 @@
+//! State transitions written as compare-and-swap.
+//!
+//! A transition flips the current row's `most_recent` to false *only while its `to_state`
+//! is one of the expected states*, and inserts the new row in the same statement. A
+//! writer that lost a race blocks on the row lock, re-checks the condition, finds the row
+//! no longer current, and writes nothing: the caller gets
+//! [`TransitionOutcome::Conflict`], a normal outcome rather than an error.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Error, Result};
+use crate::state_machine::{IllegalTransition, TaskState, TransitionOutcome, WorkflowStepState};
+
+fn check_sources<S: Copy + std::fmt::Display>(
+    kind: &'static str,
+    from: &[S],
+    to: S,
+    legal: impl Fn(S, S) -> bool,
+) -> Result<Vec<String>> {
+    from.iter()
+        .map(|f| {
+            if legal(*f, to) {
+                Ok(f.to_string())
+            } else {
+                Err(Error::IllegalTransition(IllegalTransition {
+                    kind,
+                    from: f.to_string(),
+                    to: to.to_string(),
+                }))
+            }
+        })
+        .collect()
+}
+
+/// Records a task's first state.
+pub async fn insert_initial_task_state(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    state: TaskState,
+    metadata: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tasker.task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
+         VALUES ($1, $2, $3, NULL, $4, 1, true)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(task_uuid)
+    .bind(state.as_str())
+    .bind(metadata)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the first state of many steps.
+pub async fn insert_initial_step_states(
+    conn: &mut PgConnection,
+    step_uuids: &[Uuid],
+    state: WorkflowStepState,
+    metadata: &Value,
+) -> Result<()> {
+    let ids: Vec<Uuid> = step_uuids.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO tasker.workflow_step_transitions
+             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
+         SELECT id, step, $3, NULL, $4, 1, true FROM unnest($1::uuid[], $2::uuid[]) AS u(id, step)",
+    )
+    .bind(&ids)
+    .bind(step_uuids)
+    .bind(state.as_str())
+    .bind(metadata)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves a task from one of `from` to `to`.
+pub async fn transition_task(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    from: &[TaskState],
+    to: TaskState,
+    metadata: &Value,
+) -> Result<TransitionOutcome<TaskState>> {
+    let sources = check_sources("task", from, to, TaskState::can_transition_to)?;
+    let applied: Option<String> = sqlx::query_scalar(
+        "WITH prev AS (
+             UPDATE tasker.task_transitions SET most_recent = false
+             WHERE task_uuid = $1 AND most_recent AND to_state = ANY($2)
+             RETURNING to_state, sort_key
+         )
+         INSERT INTO tasker.task_transitions
+             (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
+         SELECT $3, $1, $4, prev.to_state, $5, prev.sort_key + 1, true FROM prev
+         RETURNING from_state",
+    )
+    .bind(task_uuid)
+    .bind(&sources)
+    .bind(Uuid::now_v7())
+    .bind(to.as_str())
+    .bind(metadata)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match applied {
+        Some(from) => Ok(TransitionOutcome::Applied {
+            from: parse_task_state(&from)?,
+        }),
+        None => Ok(TransitionOutcome::Conflict {
+            actual: current_task_state(conn, task_uuid).await?,
+        }),
+    }
+}
+
+/// The task's current state, or None if the task does not exist.
+pub async fn current_task_state(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+) -> Result<Option<TaskState>> {
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT to_state FROM tasker.task_transitions WHERE task_uuid = $1 AND most_recent",
+    )
+    .bind(task_uuid)
+    .fetch_optional(conn)
+    .await?;
+    state.as_deref().map(parse_task_state).transpose()
+}
+
+/// Moves one step from one of `from` to `to`. With `expected_attempt`, the transition is
+/// written only while the step's attempt counter still equals it: that is the fencing
+/// token that stops a worker whose lease expired from recording a stale result.
+pub async fn transition_step(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    from: &[WorkflowStepState],
+    to: WorkflowStepState,
+    metadata: &Value,
+    expected_attempt: Option<i32>,
+) -> Result<TransitionOutcome<WorkflowStepState>> {
+    let moved =
+        transition_steps_fenced(conn, &[step_uuid], from, to, metadata, expected_attempt).await?;
+    match moved.into_iter().next() {
+        Some((_, from)) => Ok(TransitionOutcome::Applied { from }),
+        None => Ok(TransitionOutcome::Conflict {
+            actual: current_step_state(conn, step_uuid).await?,
+        }),
+    }
+}
+
+/// Moves every step of `step_uuids` that is in one of `from` to `to`, in one statement.
+/// Returns the steps that moved, with the state each left.
+pub async fn transition_steps(
+    conn: &mut PgConnection,
+    step_uuids: &[Uuid],
+    from: &[WorkflowStepState],
+    to: WorkflowStepState,
+    metadata: &Value,
+) -> Result<Vec<(Uuid, WorkflowStepState)>> {
+    transition_steps_fenced(conn, step_uuids, from, to, metadata, None).await
+}
+
+async fn transition_steps_fenced(
+    conn: &mut PgConnection,
+    step_uuids: &[Uuid],
+    from: &[WorkflowStepState],
+    to: WorkflowStepState,
+    metadata: &Value,
+    expected_attempt: Option<i32>,
+) -> Result<Vec<(Uuid, WorkflowStepState)>> {
+    if step_uuids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources = check_sources("step", from, to, WorkflowStepState::can_transition_to)?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "WITH prev AS (
+             UPDATE tasker.workflow_step_transitions t SET most_recent = false
+             FROM tasker.workflow_steps ws
+             WHERE t.workflow_step_uuid = ANY($1)
+               AND t.most_recent
+               AND t.to_state = ANY($2)
+               AND ws.workflow_step_uuid = t.workflow_step_uuid
+               AND ($3::integer IS NULL OR ws.attempts = $3)
+             RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
+         )
+         INSERT INTO tasker.workflow_step_transitions
+             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
+         SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $4, prev.to_state, $5, prev.sort_key + 1, true
+         FROM prev
+         RETURNING workflow_step_uuid, from_state",
+    )
+    .bind(step_uuids)
+    .bind(&sources)
+    .bind(expected_attempt)
+    .bind(to.as_str())
+    .bind(metadata)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, from)| Ok((id, parse_step_state(&from)?)))
+        .collect()
+}
+
+/// The step's current state, or None if the step does not exist.
+pub async fn current_step_state(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+) -> Result<Option<WorkflowStepState>> {
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT to_state FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1 AND most_recent",
+    )
+    .bind(step_uuid)
+    .fetch_optional(conn)
+    .await?;
+    state.as_deref().map(parse_step_state).transpose()
+}
+
+pub(crate) fn parse_task_state(s: &str) -> Result<TaskState> {
+    s.parse()
+        .map_err(|e: crate::state_machine::UnknownState| Error::Corrupt(e.to_string()))
+}
+
+pub(crate) fn parse_step_state(s: &str) -> Result<WorkflowStepState> {
+    s.parse()
+        .map_err(|e: crate::state_machine::UnknownState| Error::Corrupt(e.to_string()))
+}

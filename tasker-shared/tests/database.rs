@@ -1,0 +1,624 @@
+//! DB-level tests of the SQL seam, each on a fresh migrated database.
+
+use serde_json::json;
+use tasker_shared::database::{named_task, step, task, transition};
+use tasker_shared::identity::identity_hash;
+use tasker_shared::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
+use tasker_shared::template::TaskTemplate;
+use tasker_shared::testing::TestDb;
+use uuid::Uuid;
+
+const DIAMOND: &str = r#"
+name: diamond
+namespace_name: tests
+version: 1.0.0
+steps:
+  - name: start
+    handler: { callable: builtin::square }
+  - name: left
+    dependencies: [start]
+    handler: { callable: builtin::square }
+  - name: right
+    dependencies: [start]
+    handler: { callable: builtin::square }
+  - name: end
+    dependencies: [left, right]
+    handler: { callable: builtin::square, initialization: { k: 1 } }
+    retry: { max_attempts: 5, backoff: linear }
+"#;
+
+async fn register(db: &TestDb, yaml: &str) -> named_task::NamedTask {
+    let template = TaskTemplate::from_yaml(yaml, "test").unwrap();
+    named_task::register(&db.pool, &template).await.unwrap();
+    named_task::find(&db.pool, &template.namespace_name, &template.name, None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn new_task(nt: &named_task::NamedTask, context: serde_json::Value) -> task::NewTask {
+    task::NewTask {
+        task_uuid: Uuid::now_v7(),
+        identity_hash: identity_hash(nt.named_task_uuid, nt.identity_strategy, &context, None)
+            .unwrap(),
+        context,
+        initiator: "test".into(),
+        source_system: "test".into(),
+        reason: "test".into(),
+        tags: vec![],
+        priority: 0,
+        correlation_id: Uuid::now_v7(),
+        parent_correlation_id: None,
+    }
+}
+
+async fn create(db: &TestDb, nt: &named_task::NamedTask) -> task::CreatedTask {
+    let mut tx = db.pool.begin().await.unwrap();
+    let out = task::create(&mut tx, nt, &new_task(nt, json!({"n": Uuid::now_v7()})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    match out {
+        task::CreateOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn state_of(db: &TestDb, step_uuid: Uuid) -> WorkflowStepState {
+    let mut conn = db.pool.acquire().await.unwrap();
+    transition::current_step_state(&mut conn, step_uuid)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Drives a step through the happy path to `complete`.
+async fn complete_step(db: &TestDb, step_uuid: Uuid) {
+    use WorkflowStepState::*;
+    let mut conn = db.pool.acquire().await.unwrap();
+    for (from, to) in [
+        (Pending, Enqueued),
+        (Enqueued, InProgress),
+        (InProgress, EnqueuedForOrchestration),
+        (EnqueuedForOrchestration, Complete),
+    ] {
+        let out = transition::transition_step(&mut conn, step_uuid, &[from], to, &json!({}), None)
+            .await
+            .unwrap();
+        assert!(out.applied(), "{from} -> {to}: {out:?}");
+    }
+}
+
+#[tokio::test]
+async fn registration_is_idempotent_and_versioned() {
+    let db = TestDb::new().await;
+    let t = TaskTemplate::from_yaml(DIAMOND, "d.yaml").unwrap();
+    use named_task::RegisterOutcome::*;
+    assert_eq!(named_task::register(&db.pool, &t).await.unwrap(), Created);
+    assert_eq!(named_task::register(&db.pool, &t).await.unwrap(), Unchanged);
+    let mut changed = t.clone();
+    changed.description = Some("changed".into());
+    assert_eq!(
+        named_task::register(&db.pool, &changed).await.unwrap(),
+        Updated
+    );
+    let mut v2 = t.clone();
+    v2.version = "2.0.0".into();
+    assert_eq!(named_task::register(&db.pool, &v2).await.unwrap(), Created);
+    let newest = named_task::find(&db.pool, "tests", "diamond", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.version, "2.0.0");
+    let v1 = named_task::find(&db.pool, "tests", "diamond", Some("1.0.0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v1.template.description.as_deref(), Some("changed"));
+    assert!(
+        named_task::find(&db.pool, "tests", "nope", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Registering created the namespace's queue.
+    let queues: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pgmq.meta WHERE queue_name = 'worker_tests_queue'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(queues, 1);
+}
+
+#[tokio::test]
+async fn create_inserts_steps_edges_and_pending_states() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let created = create(&db, &nt).await;
+    assert_eq!(created.steps.len(), 4);
+    assert_eq!(created.root_steps, vec![created.steps["start"]]);
+
+    let rows = step::readiness(&db.pool, created.task_uuid, None)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_eq!(r.current_state, "pending");
+        let is_start = r.name == "start";
+        assert_eq!(r.ready_for_execution, is_start, "{}", r.name);
+        assert_eq!(r.dependencies_satisfied, is_start, "{}", r.name);
+    }
+    let end = rows.iter().find(|r| r.name == "end").unwrap();
+    assert_eq!((end.total_parents, end.completed_parents), (2, 0));
+    assert_eq!(end.max_attempts, 5);
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert_eq!(
+        transition::current_task_state(&mut conn, created.task_uuid)
+            .await
+            .unwrap(),
+        Some(TaskState::Pending)
+    );
+}
+
+#[tokio::test]
+async fn duplicate_identity_returns_the_existing_task() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let new = new_task(&nt, json!({"same": true}));
+    let mut tx = db.pool.begin().await.unwrap();
+    let first = task::create(&mut tx, &nt, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut again = new.clone();
+    again.task_uuid = Uuid::now_v7();
+    let mut tx = db.pool.begin().await.unwrap();
+    let second = task::create(&mut tx, &nt, &again).await.unwrap();
+    tx.commit().await.unwrap();
+    let task::CreateOutcome::Created(first) = first else {
+        panic!()
+    };
+    match second {
+        task::CreateOutcome::Duplicate { existing_task_uuid } => {
+            assert_eq!(existing_task_uuid, first.task_uuid)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_parents() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    complete_step(&db, c.steps["start"]).await;
+    let ready: Vec<String> = step::readiness(&db.pool, c.task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.ready_for_execution)
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(ready.len(), 2);
+    assert!(ready.contains(&"left".to_string()) && ready.contains(&"right".to_string()));
+
+    // One parent done is not enough for the fan-in step.
+    complete_step(&db, c.steps["left"]).await;
+    let end = c.steps["end"];
+    let only_end = step::readiness(&db.pool, c.task_uuid, Some(&[end]))
+        .await
+        .unwrap();
+    assert_eq!(only_end.len(), 1);
+    assert!(!only_end[0].ready_for_execution);
+    assert_eq!(only_end[0].completed_parents, 1);
+
+    // resolved_manually satisfies a dependency too.
+    let mut conn = db.pool.acquire().await.unwrap();
+    let out = transition::transition_step(
+        &mut conn,
+        c.steps["right"],
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::ResolvedManually,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(out.applied());
+    let only_end = step::readiness(&db.pool, c.task_uuid, Some(&[end]))
+        .await
+        .unwrap();
+    assert!(only_end[0].ready_for_execution);
+}
+
+#[tokio::test]
+async fn execution_context_statuses() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let status = |db: &TestDb| {
+        let pool = db.pool.clone();
+        let t = c.task_uuid;
+        async move { task::execution_context(&pool, t).await.unwrap().unwrap() }
+    };
+    let ctx = status(&db).await;
+    assert_eq!(ctx.execution_status, "has_ready_steps");
+    assert_eq!((ctx.total_steps, ctx.ready_steps), (4, 1));
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let start = c.steps["start"];
+    transition::transition_step(
+        &mut conn,
+        start,
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::Enqueued,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&db).await.execution_status, "processing");
+
+    transition::transition_step(
+        &mut conn,
+        start,
+        &[WorkflowStepState::Enqueued],
+        WorkflowStepState::Error,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    let ctx = status(&db).await;
+    assert_eq!(ctx.execution_status, "blocked_by_failures");
+    assert_eq!(ctx.health_status, "blocked");
+
+    for name in ["start", "left", "right", "end"] {
+        let id = c.steps[name];
+        transition::transition_step(
+            &mut conn,
+            id,
+            &[WorkflowStepState::Pending, WorkflowStepState::Error],
+            WorkflowStepState::ResolvedManually,
+            &json!({}),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let ctx = status(&db).await;
+    assert_eq!(ctx.execution_status, "all_complete");
+    assert_eq!(ctx.completion_percentage, 100.0);
+}
+
+#[tokio::test]
+async fn transitions_are_compare_and_swap() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let start = c.steps["start"];
+    let mut conn = db.pool.acquire().await.unwrap();
+    use WorkflowStepState::*;
+
+    // Expecting the wrong state writes nothing and reports the actual one.
+    let out =
+        transition::transition_step(&mut conn, start, &[Enqueued], InProgress, &json!({}), None)
+            .await
+            .unwrap();
+    assert_eq!(
+        out,
+        TransitionOutcome::Conflict {
+            actual: Some(Pending)
+        }
+    );
+
+    // An illegal transition is refused before touching the database.
+    let err =
+        transition::transition_step(&mut conn, start, &[Pending], InProgress, &json!({}), None)
+            .await
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "illegal step transition pending -> in_progress"
+    );
+
+    // Two claims race from `enqueued`: exactly one wins.
+    transition::transition_step(&mut conn, start, &[Pending], Enqueued, &json!({}), None)
+        .await
+        .unwrap();
+    let mut a = db.pool.begin().await.unwrap();
+    let mut b = db.pool.begin().await.unwrap();
+    let first = step::claim(&mut a, start, "worker-a", false).await.unwrap();
+    assert!(matches!(first, step::ClaimOutcome::Claimed(_)));
+    // b blocks on a's row lock; commit a from another task so b can proceed.
+    let b_claim = tokio::spawn(async move {
+        let out = step::claim(&mut b, start, "worker-b", false).await.unwrap();
+        b.commit().await.unwrap();
+        out
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    a.commit().await.unwrap();
+    let second = b_claim.await.unwrap();
+    assert!(
+        matches!(
+            second,
+            step::ClaimOutcome::NotClaimable {
+                actual: Some(InProgress)
+            }
+        ),
+        "{second:?}"
+    );
+
+    // The history is intact: one current row, sort keys 1..=3.
+    let rows: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT to_state, sort_key, most_recent FROM tasker.workflow_step_transitions
+         WHERE workflow_step_uuid = $1 ORDER BY sort_key",
+    )
+    .bind(start)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("pending".into(), 1, false),
+            ("enqueued".into(), 2, false),
+            ("in_progress".into(), 3, true)
+        ]
+    );
+
+    // Task transitions: CAS too, and terminal states are final (schema enforces it).
+    let t = c.task_uuid;
+    let out = transition::transition_task(
+        &mut conn,
+        t,
+        &[TaskState::Pending],
+        TaskState::StepsInProcess,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert!(out.applied());
+    let out = transition::transition_task(
+        &mut conn,
+        t,
+        &[TaskState::Pending],
+        TaskState::Cancelled,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        TransitionOutcome::Conflict {
+            actual: Some(TaskState::StepsInProcess)
+        }
+    );
+    let raw = sqlx::query(
+        "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key, most_recent)
+         VALUES ($1, 'pending', 'complete', 99, false)",
+    )
+    .bind(t)
+    .execute(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(
+        raw.to_string()
+            .contains("task_transitions_terminal_is_final"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn stale_attempt_cannot_record_a_result() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let start = c.steps["start"];
+    let mut conn = db.pool.acquire().await.unwrap();
+    transition::transition_step(
+        &mut conn,
+        start,
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::Enqueued,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    let step::ClaimOutcome::Claimed(first) =
+        step::claim(&mut conn, start, "a", false).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(first.attempt, 1);
+    // Without redelivery, an in-progress step cannot be claimed again.
+    assert!(matches!(
+        step::claim(&mut conn, start, "b", false).await.unwrap(),
+        step::ClaimOutcome::NotClaimable { .. }
+    ));
+    // After the lease expired (the message was redelivered) a second worker claims it.
+    let step::ClaimOutcome::Claimed(second) =
+        step::claim(&mut conn, start, "b", true).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(second.attempt, 2);
+    assert_eq!(second.task_context, first.task_context);
+
+    let result = |attempt: i32| tasker_shared::results::StepExecutionResult {
+        step_uuid: start,
+        success: true,
+        result: json!(attempt),
+        status: tasker_shared::results::ResultStatus::Completed,
+        error: None,
+        metadata: tasker_shared::results::ResultMetadata {
+            attempt,
+            execution_time_ms: 1,
+            worker_id: "w".into(),
+            started_at: chrono::Utc::now(),
+            completed_at: chrono::Utc::now(),
+            custom: serde_json::Value::Null,
+        },
+    };
+    // The first worker comes back late: fenced off.
+    let stale = step::record_result(&mut conn, start, 1, &result(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        TransitionOutcome::Conflict {
+            actual: Some(WorkflowStepState::InProgress)
+        }
+    );
+    let fresh = step::record_result(&mut conn, start, 2, &result(2))
+        .await
+        .unwrap();
+    assert!(fresh.applied());
+    let stored: serde_json::Value = sqlx::query_scalar(
+        "SELECT results -> 'result' FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
+    )
+    .bind(start)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, json!(2));
+    assert_eq!(
+        state_of(&db, start).await,
+        WorkflowStepState::EnqueuedForOrchestration
+    );
+}
+
+#[tokio::test]
+async fn claim_hands_over_ancestor_results() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    for name in ["start", "left", "right"] {
+        complete_step(&db, c.steps[name]).await;
+        sqlx::query("UPDATE tasker.workflow_steps SET results = $2 WHERE workflow_step_uuid = $1")
+            .bind(c.steps[name])
+            .bind(json!({"result": format!("{name}-out")}))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let end = c.steps["end"];
+    let mut conn = db.pool.acquire().await.unwrap();
+    transition::transition_step(
+        &mut conn,
+        end,
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::Enqueued,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    let step::ClaimOutcome::Claimed(claimed) =
+        step::claim(&mut conn, end, "w", false).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(claimed.parents, vec!["left", "right"]);
+    assert_eq!(claimed.dependency_results.len(), 3);
+    assert_eq!(claimed.dependency_results["start"], json!("start-out"));
+    assert_eq!(claimed.inputs, json!({"k": 1}));
+    assert_eq!(claimed.namespace, "tests");
+    assert_eq!(claimed.handler_callable, "builtin::square");
+}
+
+#[tokio::test]
+async fn next_ready_tasks_lists_tasks_with_ready_steps() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let a = create(&db, &nt).await;
+    let b = create(&db, &nt).await;
+    let ready = task::next_ready(&db.pool, 10).await.unwrap();
+    assert_eq!(ready.len(), 2);
+    assert!(
+        ready
+            .iter()
+            .all(|r| r.ready_steps_count == 1 && r.namespace_name == "tests")
+    );
+    // A task whose only ready step was enqueued drops out.
+    let mut conn = db.pool.acquire().await.unwrap();
+    transition::transition_step(
+        &mut conn,
+        a.steps["start"],
+        &[WorkflowStepState::Pending],
+        WorkflowStepState::Enqueued,
+        &json!({}),
+        None,
+    )
+    .await
+    .unwrap();
+    let ready = task::next_ready(&db.pool, 10).await.unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].task_uuid, b.task_uuid);
+    // A cancelled task drops out too.
+    transition::transition_task(
+        &mut conn,
+        b.task_uuid,
+        &[TaskState::Pending],
+        TaskState::Cancelled,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert!(task::next_ready(&db.pool, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn send_with_notify_is_transactional() {
+    use pgmq_notify::{PgmqClient, QueueEvent, QueueListener, QueueName};
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("alpha").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let shutdown = tokio_util_token();
+    let (listener, _task) =
+        QueueListener::start(db.pool.clone(), vec!["alpha".into()], shutdown.clone())
+            .await
+            .unwrap();
+    let mut events = listener.subscribe();
+
+    // Rolled back: nothing sent, nothing notified.
+    let mut tx = db.pool.begin().await.unwrap();
+    PgmqClient::send_with_notify(&mut *tx, &queue, &json!({"n": 1}), 0)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(client.depth(&queue).await.unwrap(), 0);
+
+    let mut tx = db.pool.begin().await.unwrap();
+    let id = PgmqClient::send_with_notify(&mut *tx, &queue, &json!({"n": 2}), 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+        .await
+        .expect("notification within 5s")
+        .unwrap();
+    assert_eq!(
+        event,
+        QueueEvent::MessageReady {
+            namespace: "alpha".into(),
+            queue: "worker_alpha_queue".into(),
+            msg_id: Some(id),
+            delay_seconds: 0
+        }
+    );
+    let read = client
+        .read::<serde_json::Value>(&queue, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].message, json!({"n": 2}));
+    assert!(PgmqClient::delete(&db.pool, &queue, id).await.unwrap());
+    shutdown.cancel();
+}
+
+fn tokio_util_token() -> tokio_util::sync::CancellationToken {
+    tokio_util::sync::CancellationToken::new()
+}

@@ -1,0 +1,413 @@
+//! `WorkerCore`: claims steps, runs handlers, records results.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use pgmq_notify::consumer::{self, ConsumerConfig};
+use pgmq_notify::{PgmqClient, QueueListener, QueueMessage, QueueName};
+use tasker_shared::database::{self, step};
+use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
+use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
+use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
+
+use crate::config::WorkerConfig;
+use crate::error::{Error, Result};
+use crate::handlers::{HandlerRegistry, StepContext, StepError, result::Outcome};
+
+/// A connected worker, ready to [`run`](Self::run).
+#[derive(Debug)]
+pub struct WorkerCore {
+    config: WorkerConfig,
+    pool: PgPool,
+    registry: Arc<HandlerRegistry>,
+    namespaces: Vec<String>,
+}
+
+struct Runtime {
+    pool: PgPool,
+    registry: Arc<HandlerRegistry>,
+    worker_id: String,
+    visibility_timeout_seconds: i32,
+    default_step_timeout: Duration,
+    results_queue: QueueName,
+}
+
+impl WorkerCore {
+    /// Connects, checks the schema and makes sure every served namespace has its queue.
+    pub async fn new(
+        config: WorkerConfig,
+        registry: HandlerRegistry,
+        namespaces: Vec<String>,
+    ) -> Result<Self> {
+        let pool = database::connect(&config.database_url, &config.pool).await?;
+        Self::with_pool(config, pool, registry, namespaces).await
+    }
+
+    /// Like [`new`](Self::new), on an existing pool.
+    pub async fn with_pool(
+        config: WorkerConfig,
+        pool: PgPool,
+        registry: HandlerRegistry,
+        namespaces: Vec<String>,
+    ) -> Result<Self> {
+        if !database::schema_is_current(&pool).await? {
+            return Err(Error::SchemaNotMigrated);
+        }
+        let client = PgmqClient::new(pool.clone());
+        for ns in &namespaces {
+            client.create_queue(&QueueName::worker(ns)?).await?;
+        }
+        Ok(Self {
+            config,
+            pool,
+            registry: Arc::new(registry),
+            namespaces,
+        })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The namespaces served.
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    /// Claims and runs steps until `shutdown` is cancelled, then stops claiming and lets
+    /// the handlers in flight finish.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let queues = self
+            .namespaces
+            .iter()
+            .map(|ns| QueueName::worker(ns))
+            .collect::<Result<Vec<_>, _>>()?;
+        let listener = if self.config.deployment_mode.listens() {
+            let (listener, _task) =
+                QueueListener::start(self.pool.clone(), self.namespaces.clone(), shutdown.clone())
+                    .await?;
+            Some(listener)
+        } else {
+            None
+        };
+        tracing::info!(
+            worker_id = %self.config.worker_id,
+            namespaces = ?self.namespaces,
+            max_concurrent_steps = self.config.max_concurrent_steps,
+            mode = ?self.config.deployment_mode,
+            "worker running"
+        );
+        let runtime = Arc::new(Runtime {
+            pool: self.pool.clone(),
+            registry: self.registry.clone(),
+            worker_id: self.config.worker_id.clone(),
+            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
+            default_step_timeout: self.config.default_step_timeout,
+            results_queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
+        });
+        let consumer_config = ConsumerConfig {
+            queues,
+            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
+            max_in_flight: self.config.max_concurrent_steps,
+            batch_size: self.config.max_concurrent_steps,
+            poll_interval: self
+                .config
+                .deployment_mode
+                .polls()
+                .then_some(self.config.poll_interval),
+        };
+        consumer::run(
+            PgmqClient::new(self.pool.clone()),
+            listener,
+            consumer_config,
+            shutdown,
+            move |queue, message| {
+                let runtime = runtime.clone();
+                async move { runtime.handle(queue, message).await }
+            },
+        )
+        .await;
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+impl Runtime {
+    async fn handle(&self, queue: QueueName, message: QueueMessage<Value>) {
+        let msg_id = message.msg_id;
+        let step_message: StepMessage = match serde_json::from_value(message.message.clone()) {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::error!(%error, %queue, msg_id, body = %message.message, "unreadable step message archived");
+                if let Err(error) = PgmqClient::archive(&self.pool, &queue, msg_id).await {
+                    tracing::warn!(%error, msg_id, "archiving unreadable message failed");
+                }
+                return;
+            }
+        };
+        if let Err(error) = self.execute(&queue, &message, &step_message).await {
+            // The message stays on the queue and reappears when its lease ends.
+            tracing::warn!(%error, step_uuid = %step_message.step_uuid, msg_id, "step execution failed; the message will be redelivered");
+        }
+    }
+
+    async fn execute(
+        &self,
+        queue: &QueueName,
+        message: &QueueMessage<Value>,
+        step_message: &StepMessage,
+    ) -> Result<()> {
+        let msg_id = message.msg_id;
+        let redelivered = message.read_ct > 1;
+
+        let mut tx = self.pool.begin().await?;
+        let claimed = match step::claim(
+            &mut tx,
+            step_message.step_uuid,
+            &self.worker_id,
+            redelivered,
+        )
+        .await?
+        {
+            step::ClaimOutcome::Claimed(c) => c,
+            step::ClaimOutcome::NotClaimable { actual } => {
+                // The message is stale (the step finished, was cancelled, or someone else
+                // holds it): drop it so it is not delivered again.
+                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                tx.commit().await?;
+                tracing::debug!(step_uuid = %step_message.step_uuid, ?actual, "stale step message dropped");
+                return Ok(());
+            }
+        };
+        tx.commit().await?;
+
+        let timeout = claimed
+            .timeout_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.default_step_timeout);
+        let span = tracing::info_span!(
+            "step",
+            step_uuid = %claimed.step_uuid,
+            task_uuid = %claimed.task_uuid,
+            correlation_id = %claimed.correlation_id,
+            step = %claimed.step_name,
+            attempt = claimed.attempt
+        );
+        self.run_claimed(queue, msg_id, step_message, *claimed, timeout)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_claimed(
+        &self,
+        queue: &QueueName,
+        msg_id: i64,
+        step_message: &StepMessage,
+        claimed: step::ClaimedStep,
+        timeout: Duration,
+    ) -> Result<()> {
+        let attempt = claimed.attempt;
+        let step_uuid = claimed.step_uuid;
+        let callable = claimed.handler_callable.clone();
+        let lease = self.keep_lease(queue.clone(), msg_id);
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let (success, result, error, custom) =
+            run_handler(&self.registry, &callable, claimed.into(), timeout).await;
+        lease.cancel();
+        let execution_time_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+        let result = StepExecutionResult {
+            step_uuid,
+            success,
+            result,
+            status: if success {
+                ResultStatus::Completed
+            } else {
+                ResultStatus::Failed
+            },
+            error,
+            metadata: ResultMetadata {
+                attempt,
+                execution_time_ms,
+                worker_id: self.worker_id.clone(),
+                started_at,
+                completed_at: Utc::now(),
+                custom,
+            },
+        };
+        self.submit(queue, msg_id, step_message, attempt, &result)
+            .await
+    }
+
+    /// Extends the message's lease every half lease while the handler runs, so a long
+    /// healthy step is never delivered to a second worker.
+    fn keep_lease(&self, queue: QueueName, msg_id: i64) -> CancellationToken {
+        let stop = CancellationToken::new();
+        let pool = self.pool.clone();
+        let vt = self.visibility_timeout_seconds;
+        let every = Duration::from_millis((u64::try_from(vt).unwrap_or(30) * 1000 / 2).max(100));
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(error) = PgmqClient::set_vt(&pool, &queue, msg_id, vt).await {
+                    tracing::warn!(%error, msg_id, "extending the lease failed");
+                }
+            }
+        });
+        stop
+    }
+
+    /// Stores the result and tells the orchestration, in one transaction, retrying
+    /// transient database failures.
+    async fn submit(
+        &self,
+        queue: &QueueName,
+        msg_id: i64,
+        step_message: &StepMessage,
+        attempt: i32,
+        result: &StepExecutionResult,
+    ) -> Result<()> {
+        let mut delay = Duration::from_millis(50);
+        for tries in 1.. {
+            match self
+                .submit_once(queue, msg_id, step_message, attempt, result)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(Error::Database(e)) if e.is_transient() && tries < 8 => {
+                    tracing::warn!(error = %e, tries, "submitting the result failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit_once(
+        &self,
+        queue: &QueueName,
+        msg_id: i64,
+        step_message: &StepMessage,
+        attempt: i32,
+        result: &StepExecutionResult,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        match step::record_result(&mut tx, step_message.step_uuid, attempt, result).await? {
+            TransitionOutcome::Applied { .. } => {
+                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                PgmqClient::send_with_notify(&mut *tx, &self.results_queue, step_message, 0)
+                    .await?;
+                tx.commit().await?;
+                tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success = result.success, "result submitted");
+            }
+            TransitionOutcome::Conflict { actual } => {
+                // Fenced: a newer attempt owns the step (leave its message alone), or the
+                // step was cancelled or resolved meanwhile (drop the message).
+                if actual != Some(WorkflowStepState::InProgress) {
+                    PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                }
+                tx.commit().await?;
+                tracing::warn!(step_uuid = %step_message.step_uuid, attempt, ?actual, "result of a stale attempt discarded");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the handler for `callable` with a time limit, catching panics.
+/// Returns (success, result, error, custom metadata).
+async fn run_handler(
+    registry: &HandlerRegistry,
+    callable: &str,
+    context: StepContext,
+    timeout: Duration,
+) -> (bool, Value, Option<StepErrorInfo>, Value) {
+    let failure =
+        |error_type: &str, message: String, retryable: bool, retry_after: Option<Duration>| {
+            (
+                false,
+                Value::Null,
+                Some(StepErrorInfo {
+                    message,
+                    error_type: error_type.to_string(),
+                    retryable,
+                    retry_after_ms: retry_after
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    backtrace: None,
+                    context: None,
+                }),
+                Value::Null,
+            )
+        };
+    let Some(handler) = registry.get(callable) else {
+        return failure(
+            "handler_not_found",
+            format!("no handler is registered for callable '{callable}' in this worker"),
+            false,
+            None,
+        );
+    };
+    let task = tokio::spawn(async move { handler.execute(context).await });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(timeout, task).await {
+        Err(_) => {
+            abort.abort();
+            failure(
+                "timeout",
+                format!(
+                    "handler '{callable}' did not finish within {} s",
+                    timeout.as_secs_f64()
+                ),
+                true,
+                None,
+            )
+        }
+        Ok(Err(join_error)) => {
+            let message = if join_error.is_panic() {
+                let payload = join_error.into_panic();
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic payload".to_string())
+            } else {
+                "handler task was cancelled".to_string()
+            };
+            failure(
+                "handler_panic",
+                format!("handler '{callable}' panicked: {message}"),
+                false,
+                None,
+            )
+        }
+        Ok(Ok(Err(StepError::Retryable {
+            message,
+            retry_after,
+        }))) => failure("retryable_error", message, true, retry_after),
+        Ok(Ok(Err(StepError::Permanent { message }))) => {
+            failure("permanent_error", message, false, None)
+        }
+        Ok(Ok(Ok(result))) => match result.outcome {
+            Outcome::Success(value) => (true, value, None, result.metadata),
+            Outcome::Failure(f) => {
+                let (ok, v, err, _) = failure(&f.error_type, f.message, f.retryable, f.retry_after);
+                (ok, v, err, result.metadata)
+            }
+        },
+    }
+}

@@ -1,0 +1,125 @@
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Everything a handler may read about the step it runs.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub(crate) task_uuid: Uuid,
+    pub(crate) step_uuid: Uuid,
+    pub(crate) step_name: String,
+    pub(crate) namespace: String,
+    pub(crate) task_name: String,
+    pub(crate) task_version: String,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) attempt: i32,
+    pub(crate) max_attempts: i32,
+    pub(crate) task_context: Value,
+    pub(crate) initialization: Value,
+    pub(crate) parents: Vec<String>,
+    pub(crate) dependency_results: BTreeMap<String, Value>,
+}
+
+impl StepContext {
+    /// The task's input.
+    pub fn task_context(&self) -> &Value {
+        &self.task_context
+    }
+
+    /// The step's `handler.initialization` from the template.
+    pub fn initialization(&self) -> &Value {
+        &self.initialization
+    }
+
+    /// The result of an ancestor step, by name.
+    pub fn dependency_result(&self, step_name: &str) -> Option<&Value> {
+        self.dependency_results.get(step_name)
+    }
+
+    /// A field inside an ancestor's result, by path: `dependency_field("load", &["user", "id"])`.
+    pub fn dependency_field(&self, step_name: &str, path: &[&str]) -> Option<&Value> {
+        path.iter()
+            .try_fold(self.dependency_result(step_name)?, |v, key| v.get(key))
+    }
+
+    /// Results of every ancestor, by step name.
+    pub fn dependency_results(&self) -> &BTreeMap<String, Value> {
+        &self.dependency_results
+    }
+
+    /// Names of the direct parents, sorted.
+    pub fn parents(&self) -> &[String] {
+        &self.parents
+    }
+
+    /// This attempt's number, starting at 1.
+    pub fn attempt(&self) -> i32 {
+        self.attempt
+    }
+
+    /// Attempts allowed in all.
+    pub fn max_attempts(&self) -> i32 {
+        self.max_attempts
+    }
+
+    /// Whether this is a retry.
+    pub fn is_retry(&self) -> bool {
+        self.attempt > 1
+    }
+
+    /// The task.
+    pub fn task_uuid(&self) -> Uuid {
+        self.task_uuid
+    }
+
+    /// The step.
+    pub fn step_uuid(&self) -> Uuid {
+        self.step_uuid
+    }
+
+    /// The step's name in the template.
+    pub fn step_name(&self) -> &str {
+        &self.step_name
+    }
+
+    /// The template's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The template's name.
+    pub fn task_name(&self) -> &str {
+        &self.task_name
+    }
+
+    /// The template's version.
+    pub fn task_version(&self) -> &str {
+        &self.task_version
+    }
+
+    /// The task's trace id.
+    pub fn correlation_id(&self) -> Uuid {
+        self.correlation_id
+    }
+}
+
+impl From<tasker_shared::database::step::ClaimedStep> for StepContext {
+    fn from(c: tasker_shared::database::step::ClaimedStep) -> Self {
+        Self {
+            task_uuid: c.task_uuid,
+            step_uuid: c.step_uuid,
+            step_name: c.step_name,
+            namespace: c.namespace,
+            task_name: c.task_name,
+            task_version: c.task_version,
+            correlation_id: c.correlation_id,
+            attempt: c.attempt,
+            max_attempts: c.max_attempts,
+            task_context: c.task_context,
+            initialization: c.inputs,
+            parents: c.parents,
+            dependency_results: c.dependency_results,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Tasker's worker runtime: everything between a queue message and a recorded result.
+//!
+//! This crate owns:
+//! - the handler API: [`handlers::StepHandler`], [`handlers::StepContext`],
+//!   [`handlers::StepResult`] and [`handlers::StepError`];
+//! - the handler registry, keyed by a template step's `handler.callable`;
+//! - loading, validating and registering templates ([`task_template_manager`]);
+//! - the runtime ([`WorkerCore`]): claim a step by compare-and-swap, run its handler
+//!   under a timeout with its lease extended, and store the result together with the
+//!   message that tells the orchestration, in one transaction.
+//!
+//! It must not contain SQL (that is `tasker-shared::database`) and must not depend on
+//! `tasker-orchestration` or magnus; language bridges build on it from outside.
+
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod handlers;
+pub mod task_template_manager;
+
+pub use config::WorkerConfig;
+pub use core::WorkerCore;
+pub use error::{Error, Result};

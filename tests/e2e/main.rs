@@ -1,0 +1,5 @@
+//! End-to-end tests: real processes, real PostgreSQL, driven through the REST API.
+
+#![allow(clippy::unwrap_used)]
+
+mod linear;

@@ -1,5 +1,7 @@
 //! DB-level tests of the SQL seam, each on a fresh migrated database.
 
+#![allow(clippy::unwrap_used)]
+
 use serde_json::json;
 use tasker_shared::database::{named_task, step, task, transition};
 use tasker_shared::identity::identity_hash;

@@ -100,8 +100,7 @@ impl TaskTemplateManager {
         self.templates
             .iter()
             .map(|t| &t.template)
-            .filter(|t| t.name == name)
-            .last()
+            .rfind(|t| t.name == name)
     }
 
     /// The namespaces of the loaded templates.

@@ -3,7 +3,7 @@
 //! It owns the bridge between Ruby and the Rust worker runtime. It is the only crate
 //! that knows magnus; nothing else in the workspace may depend on it.
 
-use magnus::{Error, Ruby};
+use magnus::{Error, Module, Ruby};
 
 /// The extension's version, exposed as `TaskerCore::NATIVE_VERSION`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

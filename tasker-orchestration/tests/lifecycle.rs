@@ -1,0 +1,502 @@
+//! The orchestration lifecycle against a real database, with the worker's side played
+//! by the shared SQL seam (claim + record_result), so each rule is checked in isolation.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use pgmq_notify::{PgmqClient, QueueName};
+use tasker_orchestration::event_systems::sweep_once;
+use tasker_orchestration::lifecycle::result_processor::{self, ResultOutcome};
+use tasker_orchestration::lifecycle::task_initializer::{CreateTaskError, create_task};
+use tasker_shared::api::{TaskRequest, TaskResponse};
+use tasker_shared::database::{named_task, step, task, transition};
+use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
+use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
+use tasker_shared::state_machine::TaskState;
+use tasker_shared::template::TaskTemplate;
+use tasker_shared::testing::TestDb;
+
+const DIAMOND: &str = r#"
+name: diamond
+namespace_name: lc
+version: 1.0.0
+steps:
+  - name: start
+    handler: { callable: c }
+  - name: left
+    dependencies: [start]
+    handler: { callable: c }
+  - name: right
+    dependencies: [start]
+    handler: { callable: c }
+    retry: { max_attempts: 2, backoff: none }
+  - name: end
+    dependencies: [left, right]
+    handler: { callable: c }
+"#;
+
+async fn setup(db: &TestDb) {
+    let t = TaskTemplate::from_yaml(DIAMOND, "diamond").unwrap();
+    named_task::register(&db.pool, &t).await.unwrap();
+}
+
+fn queue() -> QueueName {
+    QueueName::worker("lc").unwrap()
+}
+
+/// Reads the worker queue and plays a worker: claim, then store `outcome`.
+/// Returns the names of the steps that were on the queue.
+async fn work(
+    db: &TestDb,
+    outcome: impl Fn(&str) -> Result<Value, (bool, &'static str)>,
+) -> Vec<String> {
+    let client = PgmqClient::new(db.pool.clone());
+    let msgs = client.read::<StepMessage>(&queue(), 30, 100).await.unwrap();
+    let mut names = Vec::new();
+    for m in msgs {
+        let mut tx = db.pool.begin().await.unwrap();
+        let step::ClaimOutcome::Claimed(c) =
+            step::claim(&mut tx, m.message.step_uuid, "w", m.read_ct > 1)
+                .await
+                .unwrap()
+        else {
+            panic!("not claimable")
+        };
+        let (success, result, error) = match outcome(&c.step_name) {
+            Ok(v) => (true, v, None),
+            Err((retryable, msg)) => (
+                false,
+                Value::Null,
+                Some(StepErrorInfo {
+                    message: msg.into(),
+                    error_type: "test".into(),
+                    retryable,
+                    retry_after_ms: None,
+                    backtrace: None,
+                    context: None,
+                }),
+            ),
+        };
+        let r = StepExecutionResult {
+            step_uuid: c.step_uuid,
+            success,
+            result,
+            status: if success {
+                ResultStatus::Completed
+            } else {
+                ResultStatus::Failed
+            },
+            error,
+            metadata: ResultMetadata {
+                attempt: c.attempt,
+                execution_time_ms: 0,
+                worker_id: "w".into(),
+                started_at: chrono::Utc::now(),
+                completed_at: chrono::Utc::now(),
+                custom: Value::Null,
+            },
+        };
+        assert!(
+            step::record_result(&mut tx, c.step_uuid, c.attempt, &r)
+                .await
+                .unwrap()
+                .applied()
+        );
+        PgmqClient::delete(&mut *tx, &queue(), m.msg_id)
+            .await
+            .unwrap();
+        let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+        PgmqClient::send_with_notify(&mut *tx, &results, &m.message, 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        names.push(c.step_name.clone());
+    }
+    names.sort();
+    names
+}
+
+/// Processes every pending result message.
+async fn orchestrate(db: &TestDb) -> Vec<ResultOutcome> {
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    let msgs = client.read::<StepMessage>(&results, 30, 100).await.unwrap();
+    let mut out = Vec::new();
+    for m in msgs {
+        out.push(
+            result_processor::process_message(&db.pool, &results, m.msg_id, &m.message)
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+async fn task_state(db: &TestDb, task_uuid: Uuid) -> TaskState {
+    let mut conn = db.pool.acquire().await.unwrap();
+    transition::current_task_state(&mut conn, task_uuid)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn step_states(db: &TestDb, task_uuid: Uuid) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = step::readiness(&db.pool, task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, r.current_state))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn diamond_runs_in_waves_and_completes() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 1})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.enqueued_steps, 1);
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["start"]);
+    assert_eq!(orchestrate(&db).await, [ResultOutcome::Completed]);
+    // Both branches were enqueued in the transaction that completed `start`.
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["left", "right"]);
+    assert_eq!(orchestrate(&db).await.len(), 2);
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["end"]);
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    orchestrate(&db).await;
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::Complete
+    );
+    assert!(
+        task::get(&db.pool, created.task_uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at
+            .is_some()
+    );
+    assert!(
+        step_states(&db, created.task_uuid)
+            .await
+            .iter()
+            .all(|(_, s)| s == "complete")
+    );
+}
+
+#[tokio::test]
+async fn fan_in_waits_for_every_parent() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 2})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    // Only `left` succeeds in this round; `right` fails retryably.
+    work(&db, |n| {
+        if n == "left" {
+            Ok(json!(1))
+        } else {
+            Err((true, "flaky"))
+        }
+    })
+    .await;
+    let outcomes = orchestrate(&db).await;
+    assert!(outcomes.contains(&ResultOutcome::Completed));
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, ResultOutcome::RetryScheduled(_)))
+    );
+    let states = step_states(&db, created.task_uuid).await;
+    assert!(
+        states.contains(&("end".into(), "pending".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("right".into(), "waiting_for_retry".into())),
+        "{states:?}"
+    );
+    // The retry message is already on the queue (backoff none → no delay).
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["right"]);
+    orchestrate(&db).await;
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["end"]);
+}
+
+#[tokio::test]
+async fn exhausted_or_permanent_failures_block_the_task_at_once() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 3})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    // `left` fails permanently while `right` is still running.
+    let seen = work(&db, |n| {
+        if n == "left" {
+            Err((false, "bad input"))
+        } else {
+            Ok(json!(1))
+        }
+    })
+    .await;
+    assert_eq!(seen, ["left", "right"]);
+    let outcomes = orchestrate(&db).await;
+    assert!(outcomes.contains(&ResultOutcome::Failed), "{outcomes:?}");
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::BlockedByFailures
+    );
+    let ctx = task::execution_context(&db.pool, created.task_uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ctx.execution_status, "blocked_by_failures");
+    // `end` is never enqueued.
+    assert!(work(&db, |_| Ok(json!(0))).await.is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_result_messages_change_nothing() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 4})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    // Deliver the same result message twice.
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    let msgs = client.read::<StepMessage>(&results, 30, 10).await.unwrap();
+    assert_eq!(msgs.len(), 1);
+    PgmqClient::send_with_notify(&db.pool, &results, &msgs[0].message, 0)
+        .await
+        .unwrap();
+    let first =
+        result_processor::process_message(&db.pool, &results, msgs[0].msg_id, &msgs[0].message)
+            .await
+            .unwrap();
+    assert_eq!(first, ResultOutcome::Completed);
+    assert_eq!(orchestrate(&db).await, [ResultOutcome::Stale]);
+    // Children were enqueued exactly once.
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["left", "right"]);
+    assert_eq!(client.depth(&queue()).await.unwrap(), 0);
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+}
+
+#[tokio::test]
+async fn creation_errors_are_specific() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let req = TaskRequest::new("lc", "diamond", json!({"same": 1}));
+    let first = create_task(&db.pool, &req).await.unwrap();
+    match create_task(&db.pool, &req).await.unwrap_err() {
+        CreateTaskError::Duplicate { existing_task_uuid } => {
+            assert_eq!(existing_task_uuid, first.task_uuid)
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut keyed = req.clone();
+    keyed.idempotency_key = Some("k1".into());
+    create_task(&db.pool, &keyed).await.unwrap();
+
+    let err = create_task(&db.pool, &TaskRequest::new("lc", "nope", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no template 'nope' is registered in namespace 'lc'"
+    );
+    let mut versioned = TaskRequest::new("lc", "diamond", json!({}));
+    versioned.version = Some("9.9.9".into());
+    let err = create_task(&db.pool, &versioned).await.unwrap_err();
+    assert!(err.to_string().contains("version '9.9.9'"), "{err}");
+    let err = create_task(&db.pool, &TaskRequest::new("lc", "diamond", json!("text")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CreateTaskError::Invalid(_)));
+    assert!(
+        err.to_string().contains("context must be a JSON object"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sweep_enqueues_tasks_nobody_started() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    // A task created without enqueueing (as a queue-submitted request would be).
+    let nt = named_task::find(&db.pool, "lc", "diamond", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let new = task::NewTask {
+        task_uuid: Uuid::now_v7(),
+        context: json!({}),
+        identity_hash: "sweep-test".into(),
+        initiator: "t".into(),
+        source_system: "t".into(),
+        reason: "t".into(),
+        tags: vec![],
+        priority: 0,
+        correlation_id: Uuid::now_v7(),
+        parent_correlation_id: None,
+    };
+    let mut tx = db.pool.begin().await.unwrap();
+    task::create(&mut tx, &nt, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(sweep_once(&db.pool, 10).await.unwrap(), 1);
+    assert_eq!(
+        task_state(&db, new.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["start"]);
+    // Nothing left to sweep.
+    assert_eq!(sweep_once(&db.pool, 10).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn router_answers_without_a_port() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let app =
+        tasker_orchestration::web::app(tasker_orchestration::web::AppState::new(db.pool.clone()));
+    let call = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let post = |body: &str| {
+        Request::post("/v1/tasks")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+
+    let (status, body) = call(Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("healthy"))
+    );
+
+    let (status, body) = call(post(
+        r#"{"namespace":"lc","name":"diamond","context":{"a":1}}"#,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let task: TaskResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(task.steps.len(), 4);
+
+    let (status, body) = call(
+        Request::get(format!("/v1/tasks/{}", task.task_uuid))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "steps_in_process");
+
+    let (status, body) = call(post(
+        r#"{"namespace":"lc","name":"diamond","context":{"a":1}}"#,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "CONFLICT");
+    assert_eq!(body["error"]["existing_task_uuid"], json!(task.task_uuid));
+
+    let (status, body) = call(post(r#"{"namespace":"lc","name":"diamond"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context"),
+        "{body}"
+    );
+
+    let (status, body) = call(post(
+        r#"{"namespace":"lc","name":"diamond","context":{},"bogus":1}"#,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("bogus"),
+        "{body}"
+    );
+
+    let (status, body) = call(post("not json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "BAD_REQUEST");
+
+    let (status, body) = call(post(r#"{"namespace":"lc","name":"diamond","context":[]}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
+
+    let (status, body) = call(
+        Request::get("/v1/tasks/not-a-uuid")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not-a-uuid")
+    );
+
+    let (status, _) = call(
+        Request::get(format!("/v1/tasks/{}", Uuid::now_v7()))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(Request::get("/nowhere").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+}

@@ -10,14 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use pgmq_notify::consumer::{self, ConsumerConfig};
 use pgmq_notify::{PgmqClient, QueueListener, QueueMessage, QueueName};
-use tasker_shared::database::task;
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 
 use crate::config::OrchestrationConfig;
 use crate::error::Result;
 use crate::lifecycle::result_processor::{self, ResultOutcome};
-use crate::lifecycle::step_enqueuer::TaskRoute;
-use crate::lifecycle::task_finalizer;
+use crate::lifecycle::step_enqueuer::StepEnqueuerService;
 
 /// Consumes `orchestration_step_results` until shutdown.
 pub async fn run_result_consumer(
@@ -88,32 +86,11 @@ pub async fn run_readiness_sweeper(pool: PgPool, interval: Duration, shutdown: C
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        if let Err(error) = sweep_once(&pool, 50).await {
+        if let Err(error) = StepEnqueuerService::new(pool.clone())
+            .process_batch(50)
+            .await
+        {
             tracing::warn!(%error, "readiness sweep failed");
         }
     }
-}
-
-/// One pass of the readiness sweep. Returns how many tasks it advanced.
-pub async fn sweep_once(pool: &PgPool, limit: i32) -> Result<usize> {
-    let ready = task::next_ready(pool, limit).await?;
-    let mut advanced = 0;
-    for info in ready {
-        let mut tx = pool.begin().await?;
-        if !task::lock(&mut tx, info.task_uuid).await? {
-            continue;
-        }
-        let Some(record) = task::get(&mut *tx, info.task_uuid).await? else {
-            continue;
-        };
-        let route = TaskRoute {
-            task_uuid: info.task_uuid,
-            namespace: &info.namespace_name,
-            correlation_id: record.correlation_id,
-        };
-        task_finalizer::finalize(&mut tx, route).await?;
-        tx.commit().await?;
-        advanced += 1;
-    }
-    Ok(advanced)
 }

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use pgmq_notify::{PgmqClient, QueueName};
-use tasker_orchestration::event_systems::sweep_once;
 use tasker_orchestration::lifecycle::result_processor::{self, ResultOutcome};
+use tasker_orchestration::lifecycle::step_enqueuer::StepEnqueuerService;
 use tasker_orchestration::lifecycle::task_initializer::{CreateTaskError, create_task};
 use tasker_shared::api::{TaskRequest, TaskResponse};
 use tasker_shared::database::{named_task, step, task, transition};
@@ -375,14 +375,26 @@ async fn sweep_enqueues_tasks_nobody_started() {
     let mut tx = db.pool.begin().await.unwrap();
     task::create(&mut tx, &nt, &new).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(sweep_once(&db.pool, 10).await.unwrap(), 1);
+    assert_eq!(
+        StepEnqueuerService::new(db.pool.clone())
+            .process_batch(10)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         task_state(&db, new.task_uuid).await,
         TaskState::StepsInProcess
     );
     assert_eq!(work(&db, |n| Ok(json!(n))).await, ["start"]);
     // Nothing left to sweep.
-    assert_eq!(sweep_once(&db.pool, 10).await.unwrap(), 0);
+    assert_eq!(
+        StepEnqueuerService::new(db.pool.clone())
+            .process_batch(10)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Tasker's shared domain.
 //!
 //! This crate owns:
-//! - the task and step state machines ([`state_machine`]);
+//! - the task and step state machines ([`state_machine`]) and table rows ([`models`]);
 //! - task templates and their validation ([`template`]);
 //! - queue names and message shapes ([`messaging`]), stored step results ([`results`]);
 //! - REST request/response types shared by server and client ([`api`]);
@@ -16,11 +16,12 @@
 //! REST client can use the API types alone.
 
 pub mod api;
-pub mod config;
 #[cfg(feature = "db")]
 pub mod database;
+pub mod event_system;
 pub mod identity;
 pub mod messaging;
+pub mod models;
 #[cfg(feature = "process")]
 pub mod process;
 pub mod results;

@@ -32,6 +32,9 @@ pub struct StepMessage {
     pub correlation_id: Uuid,
 }
 
+/// The name the step message had before it was trimmed to ids only.
+pub type SimpleStepMessage = StepMessage;
+
 /// A request to create a task, sent through `orchestration_task_requests`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRequestMessage {

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tasker_shared::config::DeploymentMode;
 use tasker_shared::database::PoolConfig;
+use tasker_shared::event_system::DeploymentMode;
 
 /// Everything a worker needs to run.
 #[derive(Debug, Clone)]

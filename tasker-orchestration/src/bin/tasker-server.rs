@@ -13,8 +13,8 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use tasker_orchestration::{OrchestrationConfig, OrchestrationCore};
-use tasker_shared::config::DeploymentMode;
 use tasker_shared::database;
+use tasker_shared::event_system::DeploymentMode;
 
 /// Tasker's orchestration server: REST API, step enqueueing and result processing.
 #[derive(Debug, Parser)]

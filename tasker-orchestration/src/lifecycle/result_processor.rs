@@ -175,3 +175,29 @@ async fn fail_or_retry(
         ResultOutcome::Stale
     })
 }
+
+/// Processes messages of `orchestration_step_results` (see [`process_message`]).
+#[derive(Debug, Clone)]
+pub struct OrchestrationResultProcessor {
+    pool: PgPool,
+    queue: QueueName,
+}
+
+impl OrchestrationResultProcessor {
+    /// A processor on `pool`.
+    pub fn new(pool: PgPool) -> Result<Self> {
+        Ok(Self {
+            pool,
+            queue: QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS)?,
+        })
+    }
+
+    /// Applies one result message and deletes it, in one transaction.
+    pub async fn process_message(
+        &self,
+        msg_id: i64,
+        message: &StepMessage,
+    ) -> Result<ResultOutcome> {
+        process_message(&self.pool, &self.queue, msg_id, message).await
+    }
+}

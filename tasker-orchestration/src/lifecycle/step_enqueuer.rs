@@ -87,3 +87,35 @@ pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) ->
         .collect();
     enqueue_steps(conn, route, &ready).await
 }
+
+/// The fallback that finds tasks with ready steps nothing else enqueued (tasks created
+/// without enqueueing, or after a crash between phases) and enqueues them.
+#[derive(Debug, Clone)]
+pub struct StepEnqueuerService {
+    pool: sqlx::PgPool,
+}
+
+impl StepEnqueuerService {
+    /// A service on `pool`.
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Advances up to `limit` tasks with ready steps, highest priority first. Returns how
+    /// many it advanced.
+    pub async fn process_batch(&self, limit: i32) -> Result<usize> {
+        let ready = tasker_shared::database::task::next_ready(&self.pool, limit).await?;
+        let finalizer = super::task_finalizer::TaskFinalizer::new(self.pool.clone());
+        let mut advanced = 0;
+        for info in ready {
+            // One broken task must not stall the others.
+            match finalizer.finalize_task(info.task_uuid).await {
+                Ok(_) => advanced += 1,
+                Err(error) => {
+                    tracing::warn!(%error, task_uuid = %info.task_uuid, "advancing a ready task failed")
+                }
+            }
+        }
+        Ok(advanced)
+    }
+}

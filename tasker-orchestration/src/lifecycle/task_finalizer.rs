@@ -77,3 +77,36 @@ pub async fn finalize(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<F
         }
     }
 }
+
+/// Finalizes tasks by id, each in its own transaction.
+#[derive(Debug, Clone)]
+pub struct TaskFinalizer {
+    pool: sqlx::PgPool,
+}
+
+impl TaskFinalizer {
+    /// A finalizer on `pool`.
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Locks the task, enqueues its ready steps and brings its state in line with its
+    /// steps. A task that does not exist is `NoAction`.
+    pub async fn finalize_task(&self, task_uuid: uuid::Uuid) -> Result<FinalizationAction> {
+        let mut tx = self.pool.begin().await?;
+        if !task::lock(&mut tx, task_uuid).await? {
+            return Ok(FinalizationAction::NoAction);
+        }
+        let Some(record) = task::get(&mut *tx, task_uuid).await? else {
+            return Ok(FinalizationAction::NoAction);
+        };
+        let route = TaskRoute {
+            task_uuid,
+            namespace: &record.namespace,
+            correlation_id: record.correlation_id,
+        };
+        let action = finalize(&mut tx, route).await?;
+        tx.commit().await?;
+        Ok(action)
+    }
+}

@@ -136,3 +136,21 @@ pub async fn create_task(
         enqueued_steps: enqueued.len(),
     })
 }
+
+/// Creates tasks on a pool (see [`create_task`]).
+#[derive(Debug, Clone)]
+pub struct TaskInitializer {
+    pool: PgPool,
+}
+
+impl TaskInitializer {
+    /// An initializer on `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// See [`create_task`].
+    pub async fn create_task(&self, request: &TaskRequest) -> Result<CreatedTask, CreateTaskError> {
+        create_task(&self.pool, request).await
+    }
+}

@@ -10,7 +10,7 @@ use tasker_shared::api::HealthResponse;
 use super::AppState;
 
 /// 200 with `healthy` when the database answers, else 503 with `unhealthy`.
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
+pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
     let ok = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
     let status = if ok {
         StatusCode::OK

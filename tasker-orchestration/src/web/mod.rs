@@ -28,7 +28,7 @@ impl AppState {
 /// The router with every route.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health::health))
+        .route("/health", get(health::health_check))
         .route("/v1/tasks", axum::routing::post(tasks::create_task))
         .route("/v1/tasks/{task_uuid}", get(tasks::get_task))
         .fallback(error::not_found)

@@ -19,6 +19,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::{Error, Result};
+pub use step::readiness as get_step_readiness_status;
+pub use task::{
+    execution_context as get_task_execution_context, next_ready as get_next_ready_tasks,
+};
 
 use crate::messaging::{
     ORCHESTRATION_STEP_RESULTS, ORCHESTRATION_TASK_FINALIZATIONS, ORCHESTRATION_TASK_REQUESTS,
@@ -98,4 +102,39 @@ pub async fn schema_is_current(pool: &PgPool) -> Result<bool> {
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
         .all(|m| applied.contains(&m.version)))
+}
+
+/// The SQL functions behind one handle on a pool.
+#[derive(Debug, Clone)]
+pub struct SqlFunctionExecutor {
+    pool: PgPool,
+}
+
+impl SqlFunctionExecutor {
+    /// An executor on `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// `tasker.get_step_readiness_status(task, steps)`.
+    pub async fn get_step_readiness_status(
+        &self,
+        task_uuid: uuid::Uuid,
+        only: Option<&[uuid::Uuid]>,
+    ) -> Result<Vec<step::StepReadinessStatus>> {
+        step::readiness(&self.pool, task_uuid, only).await
+    }
+
+    /// `tasker.get_task_execution_context(task)`.
+    pub async fn get_task_execution_context(
+        &self,
+        task_uuid: uuid::Uuid,
+    ) -> Result<Option<task::TaskExecutionContext>> {
+        task::execution_context(&self.pool, task_uuid).await
+    }
+
+    /// `tasker.get_next_ready_tasks(limit)`.
+    pub async fn get_next_ready_tasks(&self, limit: i32) -> Result<Vec<task::ReadyTaskInfo>> {
+        task::next_ready(&self.pool, limit).await
+    }
 }

@@ -224,3 +224,33 @@ pub(crate) fn parse_step_state(s: &str) -> Result<WorkflowStepState> {
     s.parse()
         .map_err(|e: crate::state_machine::UnknownState| Error::Corrupt(e.to_string()))
 }
+
+/// A task's transitions, oldest first.
+pub async fn task_history<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    task_uuid: Uuid,
+) -> Result<Vec<crate::models::TaskTransition>> {
+    let rows = sqlx::query_as(
+        "SELECT task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at
+         FROM tasker.task_transitions WHERE task_uuid = $1 ORDER BY sort_key",
+    )
+    .bind(task_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
+/// A step's transitions, oldest first.
+pub async fn step_history<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    step_uuid: Uuid,
+) -> Result<Vec<crate::models::WorkflowStepTransition>> {
+    let rows = sqlx::query_as(
+        "SELECT workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at
+         FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1 ORDER BY sort_key",
+    )
+    .bind(step_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}

@@ -4,9 +4,13 @@
 //! This module says which transitions are legal; [`crate::database::transition`] writes
 //! them as compare-and-swap operations.
 
+#[cfg(feature = "db")]
+mod machine;
 mod step_state;
 mod task_state;
 
+#[cfg(feature = "db")]
+pub use machine::{StepStateMachine, TaskStateMachine};
 pub use step_state::WorkflowStepState;
 pub use task_state::TaskState;
 

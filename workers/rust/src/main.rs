@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use tasker_shared::config::DeploymentMode;
 use tasker_shared::database;
+use tasker_shared::event_system::DeploymentMode;
 use tasker_worker::task_template_manager::TaskTemplateManager;
 use tasker_worker::{WorkerConfig, WorkerCore};
 

@@ -1,4 +1,4 @@
-//! Configuration types shared by the orchestration and the workers.
+//! How components learn that there is work: notifications, polling, or both.
 
 use serde::{Deserialize, Serialize};
 

@@ -91,8 +91,11 @@ CREATE TABLE tasker.workflow_steps (
     backoff_base_ms integer NOT NULL DEFAULT 1000,
     max_backoff_ms integer NOT NULL DEFAULT 30000,
     timeout_seconds integer,
-    -- The attempt number doubles as the fencing token of a worker's claim.
+    -- The attempt number doubles as the fencing token of a worker's claim, so it only
+    -- ever grows. An operator's reset_for_retry moves retry_baseline up to it instead:
+    -- attempts - retry_baseline is what the retry policy counts.
     attempts integer NOT NULL DEFAULT 0,
+    retry_baseline integer NOT NULL DEFAULT 0,
     last_attempted_at timestamptz,
     next_retry_at timestamptz,
     -- The StepExecutionResult of the latest attempt.
@@ -101,7 +104,8 @@ CREATE TABLE tasker.workflow_steps (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT workflow_steps_task_named_step_key UNIQUE (task_uuid, named_step_uuid),
-    CONSTRAINT workflow_steps_attempts_check CHECK (attempts >= 0 AND max_attempts >= 0),
+    CONSTRAINT workflow_steps_attempts_check
+        CHECK (attempts >= 0 AND max_attempts >= 0 AND retry_baseline BETWEEN 0 AND attempts),
     CONSTRAINT workflow_steps_backoff_check
         CHECK (backoff IN ('none', 'linear', 'exponential', 'fibonacci')),
     CONSTRAINT workflow_steps_backoff_ms_check CHECK (backoff_base_ms >= 0 AND max_backoff_ms >= 0),

@@ -2,7 +2,8 @@
 --
 -- * current_state: the most recent transition's to_state (pending when there is none).
 -- * dependencies_satisfied: no parents, or every parent is complete or resolved_manually.
--- * retry_eligible: no attempt yet, or retryable with attempts left.
+-- * retry_eligible: no attempt yet (since the last operator reset), or retryable with
+--   attempts left; attempts count from retry_baseline.
 -- * ready_for_execution: pending, dependencies satisfied and retry eligible, so the
 --   orchestration may enqueue it now. A step in waiting_for_retry is not "ready": its
 --   next attempt is already scheduled as a delayed queue message.
@@ -35,10 +36,12 @@ LANGUAGE sql STABLE AS $$
         ns.name::text,
         state.current_state,
         parents.total = parents.done,
-        (ws.attempts = 0 OR (ws.retryable AND ws.attempts < ws.max_attempts)),
+        (ws.attempts = ws.retry_baseline
+            OR (ws.retryable AND ws.attempts - ws.retry_baseline < ws.max_attempts)),
         state.current_state = 'pending'
             AND parents.total = parents.done
-            AND (ws.attempts = 0 OR (ws.retryable AND ws.attempts < ws.max_attempts)),
+            AND (ws.attempts = ws.retry_baseline
+                 OR (ws.retryable AND ws.attempts - ws.retry_baseline < ws.max_attempts)),
         failure.last_failure_at,
         ws.next_retry_at,
         parents.total,

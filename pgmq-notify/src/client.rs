@@ -77,6 +77,24 @@ impl PgmqClient {
         Ok(id)
     }
 
+    /// Sends `msg` so that it becomes visible at `visible_at` (millisecond precision), and
+    /// notifies with the delay, so that listeners can wake up on time.
+    pub async fn send_with_notify_at<'e, T: Serialize>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg: &T,
+        visible_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64> {
+        let body = serde_json::to_value(msg)?;
+        let id = sqlx::query_scalar("SELECT tasker.pgmq_send_with_notify($1, $2, $3::timestamptz)")
+            .bind(queue.as_str())
+            .bind(body)
+            .bind(visible_at)
+            .fetch_one(executor)
+            .await?;
+        Ok(id)
+    }
+
     /// Sends many messages with one statement, each with its own notification.
     pub async fn send_batch_with_notify<'e, T: Serialize>(
         executor: impl PgExecutor<'e>,

@@ -142,12 +142,12 @@ pub async fn run<F, Fut>(
                 _ = delayed => { wake_at = None; continue 'outer }
                 Some(received) = event => {
                     match received {
-                        Ok(QueueEvent::MessageReady { queue, delay_seconds, .. }) => {
+                        Ok(QueueEvent::MessageReady { queue, delay_ms, .. }) => {
                             if !queue.is_empty() && !config.queues.iter().any(|q| q.as_str() == queue) {
                                 continue;
                             }
-                            if delay_seconds > 0 {
-                                let at = Instant::now() + Duration::from_secs(delay_seconds as u64);
+                            if delay_ms > 0 {
+                                let at = Instant::now() + Duration::from_millis(delay_ms);
                                 wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
                                 continue;
                             }

@@ -29,8 +29,8 @@ pub enum QueueEvent {
         queue: String,
         /// The message id, when the payload carried one.
         msg_id: Option<i64>,
-        /// Seconds until the message becomes visible (0 for immediate delivery).
-        delay_seconds: i32,
+        /// Milliseconds until the message becomes visible (0 for immediate delivery).
+        delay_ms: u64,
     },
     /// The LISTEN connection was (re)established. Notifications may have been missed
     /// while it was down, so consumers should read their queues now.
@@ -43,7 +43,7 @@ struct Payload {
     #[serde(default)]
     msg_id: Option<i64>,
     #[serde(default)]
-    delay_seconds: i32,
+    delay_ms: u64,
 }
 
 /// Handle to the process-wide listener task.
@@ -150,7 +150,7 @@ fn parse(channel: &str, payload: &str) -> Option<QueueEvent> {
             namespace,
             queue: p.queue,
             msg_id: p.msg_id,
-            delay_seconds: p.delay_seconds,
+            delay_ms: p.delay_ms,
         }),
         Err(error) => {
             tracing::debug!(%error, channel, "notification payload not understood; treating it as a wake-up");
@@ -158,7 +158,7 @@ fn parse(channel: &str, payload: &str) -> Option<QueueEvent> {
                 queue: String::new(),
                 namespace,
                 msg_id: None,
-                delay_seconds: 0,
+                delay_ms: 0,
             })
         }
     }
@@ -172,7 +172,7 @@ mod tests {
     fn parses_payloads() {
         let e = parse(
             "pgmq_message_ready.payments",
-            r#"{"queue":"worker_payments_queue","msg_id":7,"delay_seconds":0}"#,
+            r#"{"queue":"worker_payments_queue","msg_id":7,"delay_ms":250}"#,
         )
         .unwrap();
         assert_eq!(
@@ -181,7 +181,7 @@ mod tests {
                 namespace: "payments".into(),
                 queue: "worker_payments_queue".into(),
                 msg_id: Some(7),
-                delay_seconds: 0
+                delay_ms: 250
             }
         );
         assert!(parse("other_channel", "{}").is_none());

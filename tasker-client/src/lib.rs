@@ -24,7 +24,10 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use tasker_shared::api::{ErrorResponse, HealthResponse, TaskRequest, TaskResponse};
+use tasker_shared::api::{
+    DlqEntry, ErrorResponse, HealthResponse, StepAuditResponse, StepManualAction, StepResponse,
+    TaskRequest, TaskResponse,
+};
 
 /// What can go wrong calling the API.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +128,69 @@ impl OrchestrationClient {
     /// `GET /v1/tasks/{uuid}`.
     pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `DELETE /v1/tasks/{uuid}`: cancels the task; returns it.
+    pub async fn cancel_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
+        let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
+        let response = self.http.delete(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/tasks/{uuid}/workflow_steps`.
+    pub async fn list_task_steps(&self, task_uuid: Uuid) -> Result<Vec<StepResponse>> {
+        let url = format!("{}/v1/tasks/{task_uuid}/workflow_steps", self.base_url);
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/tasks/{uuid}/workflow_steps/{step_uuid}`.
+    pub async fn get_step(&self, task_uuid: Uuid, step_uuid: Uuid) -> Result<StepResponse> {
+        let url = format!(
+            "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+            self.base_url
+        );
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `PATCH /v1/tasks/{uuid}/workflow_steps/{step_uuid}`: an operator action.
+    pub async fn step_action(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        action: &StepManualAction,
+    ) -> Result<StepResponse> {
+        let url = format!(
+            "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+            self.base_url
+        );
+        let response = self.http.patch(&url).json(action).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/tasks/{uuid}/workflow_steps/{step_uuid}/audit`.
+    pub async fn get_step_audit(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+    ) -> Result<Vec<StepAuditResponse>> {
+        let url = format!(
+            "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
+            self.base_url
+        );
+        let response = self.http.get(&url).send().await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/dlq`, optionally of one resolution status.
+    pub async fn list_dlq(&self, resolution_status: Option<&str>) -> Result<Vec<DlqEntry>> {
+        let url = match resolution_status {
+            Some(s) => format!("{}/v1/dlq?resolution_status={s}", self.base_url),
+            None => format!("{}/v1/dlq", self.base_url),
+        };
         let response = self.http.get(&url).send().await;
         decode(&url, response).await
     }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tasker_shared::database::PoolConfig;
+use tasker_shared::database::dlq::StalenessThresholds;
 use tasker_shared::event_system::DeploymentMode;
 
 /// Everything the orchestration needs to run.
@@ -27,6 +28,10 @@ pub struct OrchestrationConfig {
     pub visibility_timeout_seconds: i32,
     /// Connection pool.
     pub pool: PoolConfig,
+    /// Default staleness limits (templates may override them in `lifecycle`).
+    pub staleness: StalenessThresholds,
+    /// How often stale tasks are looked for.
+    pub staleness_interval: Duration,
 }
 
 impl OrchestrationConfig {
@@ -45,6 +50,8 @@ impl OrchestrationConfig {
                 max_connections: 12,
                 acquire_timeout: Duration::from_secs(10),
             },
+            staleness: StalenessThresholds::default(),
+            staleness_interval: Duration::from_secs(60),
         }
     }
 }

@@ -11,6 +11,7 @@ use tasker_shared::messaging::ORCHESTRATION_NAMESPACE;
 use crate::config::OrchestrationConfig;
 use crate::error::Result;
 use crate::event_systems;
+use crate::lifecycle::staleness::StalenessDetector;
 use crate::web;
 
 /// A connected, migrated orchestration, ready to [`run`](Self::run).
@@ -67,6 +68,15 @@ impl OrchestrationCore {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 event_systems::run_readiness_sweeper(pool, interval, shutdown).await;
+                Ok(())
+            });
+        }
+        {
+            let detector = StalenessDetector::new(self.pool.clone(), self.config.staleness);
+            let interval = self.config.staleness_interval;
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                detector.run(interval, shutdown).await;
                 Ok(())
             });
         }

@@ -204,6 +204,153 @@ pub struct StepResponse {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+/// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`: an operator's action on a
+/// step. Each takes the acting person or system and a reason, both stored in the step's
+/// transition metadata and shown by the audit route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action_type", rename_all = "snake_case")]
+pub enum StepManualAction {
+    /// Put a step in `error` back to `pending` with its attempts reset, so it runs again.
+    ResetForRetry {
+        /// Why.
+        reason: String,
+        /// Who.
+        reset_by: String,
+    },
+    /// Declare a step resolved without a result; its dependents may run.
+    ResolveManually {
+        /// Why.
+        reason: String,
+        /// Who.
+        resolved_by: String,
+    },
+    /// Complete a step with a result supplied by the operator.
+    CompleteManually {
+        /// The result (and optional metadata) to record.
+        completion_data: CompletionData,
+        /// Why.
+        reason: String,
+        /// Who.
+        completed_by: String,
+    },
+}
+
+/// The result an operator records with `complete_manually`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionData {
+    /// The step's result, handed to its dependents like a handler's result.
+    pub result: Value,
+    /// Extra metadata stored with the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl StepManualAction {
+    /// The action's name, as in `action_type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ResetForRetry { .. } => "reset_for_retry",
+            Self::ResolveManually { .. } => "resolve_manually",
+            Self::CompleteManually { .. } => "complete_manually",
+        }
+    }
+
+    /// Who acts.
+    pub fn actor(&self) -> &str {
+        match self {
+            Self::ResetForRetry { reset_by, .. } => reset_by,
+            Self::ResolveManually { resolved_by, .. } => resolved_by,
+            Self::CompleteManually { completed_by, .. } => completed_by,
+        }
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::ResetForRetry { reason, .. }
+            | Self::ResolveManually { reason, .. }
+            | Self::CompleteManually { reason, .. } => reason,
+        }
+    }
+
+    /// Checks the actor and the reason; returns every problem, each naming its field.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let actor_field = match self {
+            Self::ResetForRetry { .. } => "reset_by",
+            Self::ResolveManually { .. } => "resolved_by",
+            Self::CompleteManually { .. } => "completed_by",
+        };
+        let mut problems = Vec::new();
+        if self.actor().trim().is_empty() || self.actor().len() > 255 {
+            problems.push(format!("{actor_field} must be 1-255 characters"));
+        }
+        if self.reason().trim().is_empty() || self.reason().len() > 500 {
+            problems.push("reason must be 1-500 characters".to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One entry of a step's history (`GET .../workflow_steps/{step_uuid}/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepAuditResponse {
+    /// The transition.
+    pub transition_uuid: Uuid,
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Step name.
+    pub step_name: String,
+    /// State left (None for the first entry).
+    pub from_state: Option<WorkflowStepState>,
+    /// State entered.
+    pub to_state: WorkflowStepState,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// What happened (`enqueued`, `claimed`, `reset_for_retry`…).
+    pub event: Option<String>,
+    /// Who acted: an operator, or the worker that ran the attempt.
+    pub actor: Option<String>,
+    /// The operator's reason.
+    pub reason: Option<String>,
+    /// Everything recorded with the transition.
+    pub metadata: Value,
+}
+
+/// A dead-letter entry (`GET /v1/dlq`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqEntry {
+    /// The entry.
+    pub dlq_entry_uuid: Uuid,
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The task's state when it was given up on.
+    pub original_state: String,
+    /// `staleness_timeout`, `max_retries_exceeded`, `dependency_cycle_detected`,
+    /// `worker_unavailable` or `manual_dlq`.
+    pub dlq_reason: String,
+    /// When it was added.
+    pub dlq_timestamp: DateTime<Utc>,
+    /// `pending`, `manually_resolved`, `permanently_failed` or `cancelled`.
+    pub resolution_status: String,
+    /// When it was resolved.
+    pub resolution_timestamp: Option<DateTime<Utc>>,
+    /// Notes of the investigation.
+    pub resolution_notes: Option<String>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+    /// The task and its steps as they were.
+    pub task_snapshot: Value,
+    /// Thresholds and timings that led here.
+    pub metadata: Value,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthResponse {
@@ -236,6 +383,34 @@ pub struct ErrorBody {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn manual_actions_are_tagged() {
+        let a: StepManualAction = serde_json::from_value(json!({
+            "action_type": "complete_manually",
+            "completion_data": {"result": {"ok": true}},
+            "reason": "fixed upstream",
+            "completed_by": "ops@example.com"
+        }))
+        .unwrap();
+        assert_eq!(a.name(), "complete_manually");
+        assert_eq!(a.actor(), "ops@example.com");
+        assert!(a.validate().is_ok());
+        let bad: StepManualAction = serde_json::from_value(json!({
+            "action_type": "reset_for_retry", "reason": " ", "reset_by": ""
+        }))
+        .unwrap();
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            [
+                "reset_by must be 1-255 characters",
+                "reason must be 1-500 characters"
+            ]
+        );
+        let err = serde_json::from_value::<StepManualAction>(json!({"action_type": "explode"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("explode"), "{err}");
+    }
 
     #[test]
     fn request_rejects_unknown_fields_and_bad_values() {

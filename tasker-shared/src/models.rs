@@ -70,8 +70,10 @@ pub struct WorkflowStep {
     pub max_backoff_ms: i32,
     /// Per-attempt time limit.
     pub timeout_seconds: Option<i32>,
-    /// Attempts made; the current attempt's fencing token.
+    /// Attempts made; the current attempt's fencing token (never decreases).
     pub attempts: i32,
+    /// Attempts made before the last operator reset; the retry policy counts from here.
+    pub retry_baseline: i32,
     /// When the latest attempt started.
     pub last_attempted_at: Option<DateTime<Utc>>,
     /// When the next attempt becomes visible.

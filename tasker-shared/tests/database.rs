@@ -608,7 +608,7 @@ async fn send_with_notify_is_transactional() {
             namespace: "alpha".into(),
             queue: "worker_alpha_queue".into(),
             msg_id: Some(id),
-            delay_seconds: 0
+            delay_ms: 0
         }
     );
     let read = client

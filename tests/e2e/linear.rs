@@ -49,6 +49,24 @@ async fn linear_workflow_completes_with_every_result() {
         assert_eq!(results["success"], json!(true));
         assert_eq!(step.attempts, 1, "{}", step.name);
     }
+
+    // The same template and context again: the strict identity says it is a duplicate.
+    let err = cluster
+        .client
+        .create_task(&TaskRequest::new(
+            "examples",
+            "linear_workflow",
+            json!({"even_number": 2}),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(409));
+    match err {
+        tasker_client::Error::Api {
+            existing_task_uuid, ..
+        } => assert_eq!(existing_task_uuid, Some(created.task_uuid)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,4 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod concurrency;
+mod failures;
 mod linear;
+mod operations;
+mod workflows;

@@ -183,11 +183,13 @@ impl Default for ClusterOptions {
     }
 }
 
-/// A database with a server and workers running against it.
+/// A database with servers and workers running against it.
 #[derive(Debug)]
 pub struct Cluster {
-    /// The server process.
+    /// The first server process.
     pub server: Proc,
+    /// More server processes (see [`Cluster::add_server`]).
+    pub more_servers: Vec<(Proc, OrchestrationClient)>,
     /// The worker processes.
     pub workers: Vec<Proc>,
     /// A client for the server.
@@ -221,23 +223,17 @@ impl Cluster {
         let mut env = vec![
             ("DATABASE_URL".to_string(), db.url.clone()),
             ("TASKER_POLL_INTERVAL_MS".into(), "200".into()),
+            ("TASKER_STALENESS_INTERVAL_MS".into(), "200".into()),
             (
                 "RUST_LOG".into(),
                 "info,tasker_orchestration=debug,tasker_worker=debug".into(),
             ),
         ];
         env.extend(options.env.iter().cloned());
-        let mut server_env = env.clone();
-        server_env.push((
-            "TASKER_WEB_BIND_ADDRESS".into(),
-            format!("127.0.0.1:{port}"),
-        ));
-        let mut server = Proc::spawn("server", &bin("tasker-server"), &[], &server_env, &log_dir);
-        server
-            .wait_for_line("tasker-server listening", Duration::from_secs(60))
-            .await;
+        let server = start_server("server", port, &env, &log_dir).await;
         let mut cluster = Self {
             server,
+            more_servers: Vec::new(),
             workers: Vec::new(),
             client: OrchestrationClient::new(&base_url).unwrap(),
             base_url,
@@ -250,6 +246,16 @@ impl Cluster {
             cluster.add_worker(&[]).await;
         }
         cluster
+    }
+
+    /// Starts another `tasker-server` on the same database; returns a client for it.
+    pub async fn add_server(&mut self) -> OrchestrationClient {
+        let port = free_port();
+        let name = format!("server-{}", self.more_servers.len() + 1);
+        let proc = start_server(&name, port, &self.env, &self.log_dir).await;
+        let client = OrchestrationClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        self.more_servers.push((proc, client.clone()));
+        client
     }
 
     /// Starts one more worker with extra arguments and waits until it runs.
@@ -310,7 +316,12 @@ impl Cluster {
             self.server.log_path.display(),
             self.server.log_tail(40)
         );
-        for w in &self.workers {
+        let others = self
+            .more_servers
+            .iter()
+            .map(|(p, _)| p)
+            .chain(&self.workers);
+        for w in others {
             out.push_str(&format!(
                 "--- {} ({}) ---\n{}\n",
                 w.name,
@@ -320,4 +331,22 @@ impl Cluster {
         }
         out
     }
+}
+
+async fn start_server(name: &str, port: u16, env: &[(String, String)], log_dir: &Path) -> Proc {
+    let mut server_env = env.to_vec();
+    server_env.push((
+        "TASKER_WEB_BIND_ADDRESS".into(),
+        format!("127.0.0.1:{port}"),
+    ));
+    let mut server = Proc::spawn(name, &bin("tasker-server"), &[], &server_env, log_dir);
+    server
+        .wait_for_line("tasker-server listening", Duration::from_secs(60))
+        .await;
+    server
+}
+
+/// The fixture templates of the failure and operations tests (namespace `e2e`).
+pub fn fixture_templates() -> PathBuf {
+    workspace_root().join("tests/fixtures/templates")
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use tasker_orchestration::{OrchestrationConfig, OrchestrationCore};
 use tasker_shared::database;
+use tasker_shared::database::dlq::StalenessThresholds;
 use tasker_shared::event_system::DeploymentMode;
 
 /// Tasker's orchestration server: REST API, step enqueueing and result processing.
@@ -51,6 +52,51 @@ struct Cli {
     )]
     poll_interval_ms: u64,
 
+    /// How often stale tasks are looked for, in milliseconds.
+    #[arg(
+        long,
+        env = "TASKER_STALENESS_INTERVAL_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    staleness_interval_ms: u64,
+
+    /// Default limit for a task blocked by failures before it goes to error and the DLQ.
+    #[arg(
+        long,
+        env = "TASKER_MAX_BLOCKED_MINUTES",
+        default_value_t = 1440,
+        global = true
+    )]
+    max_blocked_minutes: i32,
+
+    /// Default limit for a task waiting for dependencies without progress.
+    #[arg(
+        long,
+        env = "TASKER_MAX_WAITING_FOR_DEPENDENCIES_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
+    max_waiting_for_dependencies_minutes: i32,
+
+    /// Default limit for a task waiting for a retry.
+    #[arg(
+        long,
+        env = "TASKER_MAX_WAITING_FOR_RETRY_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
+    max_waiting_for_retry_minutes: i32,
+
+    /// Default limit for a task in process without any step making progress.
+    #[arg(
+        long,
+        env = "TASKER_MAX_STEPS_IN_PROCESS_MINUTES",
+        default_value_t = 120,
+        global = true
+    )]
+    max_steps_in_process_minutes: i32,
+
     /// Log format: pretty or json. The level comes from RUST_LOG (default info).
     #[arg(
         long,
@@ -84,6 +130,30 @@ async fn main() -> anyhow::Result<()> {
     config.deployment_mode = cli.deployment_mode;
     config.poll_interval = Duration::from_millis(cli.poll_interval_ms.max(10));
     config.readiness_sweep_interval = config.poll_interval;
+    config.staleness_interval = Duration::from_millis(cli.staleness_interval_ms.max(10));
+    for (name, value) in [
+        ("--max-blocked-minutes", cli.max_blocked_minutes),
+        (
+            "--max-waiting-for-dependencies-minutes",
+            cli.max_waiting_for_dependencies_minutes,
+        ),
+        (
+            "--max-waiting-for-retry-minutes",
+            cli.max_waiting_for_retry_minutes,
+        ),
+        (
+            "--max-steps-in-process-minutes",
+            cli.max_steps_in_process_minutes,
+        ),
+    ] {
+        anyhow::ensure!(value >= 0, "{name} must not be negative, got {value}");
+    }
+    config.staleness = StalenessThresholds {
+        waiting_for_dependencies_minutes: cli.max_waiting_for_dependencies_minutes,
+        waiting_for_retry_minutes: cli.max_waiting_for_retry_minutes,
+        steps_in_process_minutes: cli.max_steps_in_process_minutes,
+        blocked_minutes: cli.max_blocked_minutes,
+    };
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {

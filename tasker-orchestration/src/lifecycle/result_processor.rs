@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use pgmq_notify::{PgmqClient, QueueName};
 use tasker_shared::database::{step, task, transition};
 use tasker_shared::messaging::StepMessage;
-use tasker_shared::state_machine::WorkflowStepState;
+use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::backoff;
 use super::step_enqueuer::{TaskRoute, enqueue_ready_among};
@@ -52,9 +52,11 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
     let Some(step_row) = step::load_for_orchestration(&mut *conn, message.step_uuid).await? else {
         return Ok(ResultOutcome::Stale);
     };
-    let task_live = transition::current_task_state(&mut *conn, message.task_uuid)
-        .await?
-        .is_some_and(|s| !s.is_terminal());
+    let task_state = transition::current_task_state(&mut *conn, message.task_uuid).await?;
+    let task_live = task_state.is_some_and(|s| !s.is_terminal());
+    // A blocked task waits for an operator: results of steps still running are
+    // recorded, but nothing new starts until the failure is dealt with.
+    let may_start_more = task_live && task_state != Some(TaskState::BlockedByFailures);
     let route = TaskRoute {
         task_uuid: message.task_uuid,
         namespace: &step_row.namespace,
@@ -63,7 +65,7 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
 
     let outcome = match step_row.state()? {
         WorkflowStepState::EnqueuedForOrchestration => {
-            complete(conn, &step_row, route, task_live).await?
+            complete(conn, &step_row, route, may_start_more).await?
         }
         WorkflowStepState::EnqueuedAsErrorForOrchestration => {
             fail_or_retry(conn, &step_row, route, task_live).await?
@@ -80,7 +82,7 @@ async fn complete(
     conn: &mut PgConnection,
     step_row: &step::StepForOrchestration,
     route: TaskRoute<'_>,
-    task_live: bool,
+    enqueue_children: bool,
 ) -> Result<ResultOutcome> {
     let moved = transition::transition_step(
         &mut *conn,
@@ -95,7 +97,7 @@ async fn complete(
         return Ok(ResultOutcome::Stale);
     }
     step::mark_completed(&mut *conn, step_row.workflow_step_uuid).await?;
-    if task_live {
+    if enqueue_children {
         let children = step::children(&mut *conn, step_row.workflow_step_uuid).await?;
         enqueue_ready_among(conn, route, &children).await?;
     }
@@ -113,7 +115,7 @@ async fn fail_or_retry(
         .map_err(|e| Error::Corrupt(e.to_string()))?;
     let error = result.as_ref().and_then(|r| r.error.as_ref());
     let handler_says_retry = error.is_none_or(|e| e.retryable);
-    let attempts_left = step_row.attempts < step_row.max_attempts;
+    let attempts_left = step_row.attempts_in_budget() < step_row.max_attempts;
     if task_live && handler_says_retry && step_row.retryable && attempts_left {
         let delay = match error.and_then(|e| e.retry_after_ms) {
             Some(ms) => Duration::from_millis(ms),
@@ -121,7 +123,7 @@ async fn fail_or_retry(
                 &step_row.backoff,
                 u64::try_from(step_row.backoff_base_ms).unwrap_or(0),
                 u64::try_from(step_row.max_backoff_ms).unwrap_or(0),
-                u32::try_from(step_row.attempts).unwrap_or(1),
+                u32::try_from(step_row.attempts_in_budget()).unwrap_or(1),
                 fastrand::f64(),
             ),
         };
@@ -142,8 +144,7 @@ async fn fail_or_retry(
         // The delayed message is the retry timer: it becomes visible when the backoff
         // ends, and the worker claims the step straight from waiting_for_retry.
         let queue = QueueName::worker(route.namespace)?;
-        let delay_seconds = i32::try_from(delay.as_millis().div_ceil(1000)).unwrap_or(i32::MAX);
-        PgmqClient::send_with_notify(
+        PgmqClient::send_with_notify_at(
             &mut *conn,
             &queue,
             &StepMessage {
@@ -151,7 +152,7 @@ async fn fail_or_retry(
                 step_uuid: step_row.workflow_step_uuid,
                 correlation_id: route.correlation_id,
             },
-            delay_seconds,
+            at,
         )
         .await?;
         return Ok(ResultOutcome::RetryScheduled(delay));

@@ -1,8 +1,8 @@
 //! The one error type of the API: every failure is `{"error": {"code", "message"}}`.
 
 use axum::Json;
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
@@ -112,6 +112,17 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(_) => Self::Validation(text),
             _ => Self::BadRequest(text),
         }
+    }
+}
+
+/// `Query` whose rejections use the API's error shape.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
     }
 }
 

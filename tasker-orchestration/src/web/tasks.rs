@@ -8,7 +8,7 @@ use uuid::Uuid;
 use tasker_shared::api::{StepResponse, TaskRequest, TaskResponse};
 use tasker_shared::database::{step, task};
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::lifecycle::task_initializer::{CreateTaskError, create_task as initialize};
 
 /// `POST /v1/tasks`: 201 with the task.
@@ -112,4 +112,37 @@ pub(super) fn step_response(detail: step::StepDetail) -> Result<StepResponse, Ap
         results: detail.results,
         completed_at: detail.completed_at,
     })
+}
+
+/// Who cancels and why (`DELETE /v1/tasks/{task_uuid}?reason=...&cancelled_by=...`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelParams {
+    reason: Option<String>,
+    cancelled_by: Option<String>,
+}
+
+/// `DELETE /v1/tasks/{task_uuid}`: cancels the task and answers with it.
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    Path(task_uuid): Path<String>,
+    ApiQuery(params): ApiQuery<CancelParams>,
+) -> Result<Json<TaskResponse>, ApiError> {
+    use crate::lifecycle::task_cancellation::{CancelError, cancel_task as cancel};
+    let task_uuid = parse_uuid("task_uuid", &task_uuid)?;
+    let actor = params.cancelled_by.unwrap_or_else(|| "api".into());
+    let reason = params
+        .reason
+        .unwrap_or_else(|| "cancelled through the API".into());
+    cancel(&state.pool, task_uuid, &actor, &reason)
+        .await
+        .map_err(|e| match e {
+            CancelError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            CancelError::AlreadyEnded { .. } => ApiError::Conflict {
+                message: e.to_string(),
+                existing_task_uuid: None,
+            },
+            CancelError::Internal(e) => ApiError::internal(e),
+        })?;
+    Ok(Json(load_task(&state, task_uuid).await?))
 }

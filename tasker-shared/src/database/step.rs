@@ -333,8 +333,10 @@ pub struct StepForOrchestration {
     pub task_uuid: Uuid,
     /// Current state.
     pub current_state: String,
-    /// Attempts made.
+    /// Attempts made (never decreases: the fencing token).
     pub attempts: i32,
+    /// Attempts made before the last operator reset.
+    pub retry_baseline: i32,
     /// Attempts allowed.
     pub max_attempts: i32,
     /// Whether failures may be retried.
@@ -352,6 +354,11 @@ pub struct StepForOrchestration {
 }
 
 impl StepForOrchestration {
+    /// Attempts counted by the retry policy (those since the last operator reset).
+    pub fn attempts_in_budget(&self) -> i32 {
+        self.attempts - self.retry_baseline
+    }
+
     /// The current state, parsed.
     pub fn state(&self) -> Result<WorkflowStepState> {
         parse_step_state(&self.current_state)
@@ -375,7 +382,7 @@ pub async fn load_for_orchestration<'e>(
     let row = sqlx::query_as::<_, StepForOrchestration>(
         "SELECT ws.workflow_step_uuid, ws.task_uuid,
                 COALESCE(st.to_state, 'pending') AS current_state,
-                ws.attempts, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
+                ws.attempts, ws.retry_baseline, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
                 ws.max_backoff_ms, ws.results, tn.name AS namespace
          FROM tasker.workflow_steps ws
          JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
@@ -416,4 +423,106 @@ pub async fn set_next_retry_at(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Every step of a task.
+pub async fn ids_for_task<'e>(executor: impl PgExecutor<'e>, task_uuid: Uuid) -> Result<Vec<Uuid>> {
+    let ids = sqlx::query_scalar(
+        "SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1",
+    )
+    .bind(task_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(ids)
+}
+
+/// One step of a task, with readiness and result; None if the step is not in the task.
+pub async fn get_detail<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Option<StepDetail>> {
+    let row = sqlx::query_as::<_, StepDetail>(
+        "SELECT r.*, ws.results, ws.created_at, ws.completed_at
+         FROM tasker.get_step_readiness_status($1, ARRAY[$2]::uuid[]) r
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = r.workflow_step_uuid",
+    )
+    .bind(task_uuid)
+    .bind(step_uuid)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// Gives a step a fresh set of attempts (operator reset). The attempt counter itself
+/// keeps growing, because it is the fencing token; the retry budget restarts.
+pub async fn reset_attempts(conn: &mut PgConnection, step_uuid: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET retry_baseline = attempts, next_retry_at = NULL, updated_at = now()
+         WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a result recorded by an operator and marks the step completed.
+pub async fn store_result(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    result: &StepExecutionResult,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET results = $2, completed_at = now(), updated_at = now()
+         WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .bind(serde_json::to_value(result)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One entry of a step's history, with its name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    /// The transition.
+    pub workflow_step_transition_uuid: Uuid,
+    /// The step.
+    pub workflow_step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Step name.
+    pub step_name: String,
+    /// State left.
+    pub from_state: Option<String>,
+    /// State entered.
+    pub to_state: String,
+    /// Everything recorded.
+    pub metadata: Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A step's history, oldest first; empty if the step is not in the task.
+pub async fn audit<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Vec<AuditRow>> {
+    let rows = sqlx::query_as::<_, AuditRow>(
+        "SELECT st.workflow_step_transition_uuid, st.workflow_step_uuid, ws.task_uuid, ns.name AS step_name,
+                st.from_state, st.to_state, st.metadata, st.created_at
+         FROM tasker.workflow_step_transitions st
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = st.workflow_step_uuid
+         JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+         WHERE st.workflow_step_uuid = $2 AND ws.task_uuid = $1
+         ORDER BY st.sort_key",
+    )
+    .bind(task_uuid)
+    .bind(step_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
 }

@@ -512,3 +512,246 @@ async fn router_answers_without_a_port() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn blocked_tasks_record_results_but_start_nothing_new() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 5})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    // Both branches are claimed; `left` fails permanently and is processed first.
+    let client = PgmqClient::new(db.pool.clone());
+    let claimed = work(&db, |n| {
+        if n == "left" {
+            Err((false, "bad"))
+        } else {
+            Ok(json!(1))
+        }
+    })
+    .await;
+    assert_eq!(claimed, ["left", "right"]);
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let msgs = client.read::<StepMessage>(&results, 30, 10).await.unwrap();
+    let states = step_states(&db, created.task_uuid).await;
+    let left_uuid = step::readiness(&db.pool, created.task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "left")
+        .unwrap()
+        .workflow_step_uuid;
+    let (left_msg, right_msg): (Vec<_>, Vec<_>) = msgs
+        .into_iter()
+        .partition(|m| m.message.step_uuid == left_uuid);
+    for m in left_msg.iter().chain(&right_msg) {
+        result_processor::process_message(&db.pool, &results, m.msg_id, &m.message)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::BlockedByFailures,
+        "{states:?}"
+    );
+    let states = step_states(&db, created.task_uuid).await;
+    assert!(
+        states.contains(&("right".into(), "complete".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("end".into(), "pending".into())),
+        "{states:?}"
+    );
+    assert_eq!(client.depth(&queue()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn cancellation_cancels_unstarted_steps_only() {
+    use tasker_orchestration::lifecycle::task_cancellation::{CancelError, cancel_task};
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 6})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    // `left` and `right` are enqueued; claim `left` only (it is "running").
+    let client = PgmqClient::new(db.pool.clone());
+    let msgs = client.read::<StepMessage>(&queue(), 30, 10).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let running = msgs[0].message.step_uuid;
+    assert!(matches!(
+        step::claim(&mut conn, running, "w", false).await.unwrap(),
+        step::ClaimOutcome::Claimed(_)
+    ));
+    drop(conn);
+
+    let cancelled = cancel_task(&db.pool, created.task_uuid, "tester", "test")
+        .await
+        .unwrap();
+    assert_eq!(cancelled, 2); // the other branch (enqueued) and `end` (pending)
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::Cancelled
+    );
+    let states = step_states(&db, created.task_uuid).await;
+    assert_eq!(
+        states.iter().filter(|(_, s)| s == "cancelled").count(),
+        2,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|(_, s)| s == "in_progress").count(),
+        1,
+        "{states:?}"
+    );
+    assert!(matches!(
+        cancel_task(&db.pool, created.task_uuid, "tester", "again").await,
+        Err(CancelError::AlreadyEnded {
+            state: TaskState::Cancelled,
+            ..
+        })
+    ));
+    let history = transition::task_history(&db.pool, created.task_uuid)
+        .await
+        .unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.metadata["actor"], "tester");
+}
+
+#[tokio::test]
+async fn staleness_uses_template_limits_and_files_one_dlq_entry() {
+    use tasker_orchestration::lifecycle::staleness::StalenessDetector;
+    use tasker_shared::database::dlq::{self, StalenessThresholds};
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let impatient = DIAMOND.replace(
+        "name: diamond\n",
+        "name: impatient\nlifecycle:\n  max_steps_in_process_minutes: 0\n",
+    );
+    named_task::register(
+        &db.pool,
+        &TaskTemplate::from_yaml(&impatient, "impatient").unwrap(),
+    )
+    .await
+    .unwrap();
+    let patient = create_task(&db.pool, &TaskRequest::new("lc", "diamond", json!({})))
+        .await
+        .unwrap();
+    let stale = create_task(&db.pool, &TaskRequest::new("lc", "impatient", json!({})))
+        .await
+        .unwrap();
+
+    // Defaults are generous: only the template that set 0 minutes is stale.
+    let detector = StalenessDetector::new(db.pool.clone(), StalenessThresholds::default());
+    assert_eq!(detector.detect_once(10).await.unwrap(), 1);
+    assert_eq!(task_state(&db, stale.task_uuid).await, TaskState::Error);
+    assert_eq!(
+        task_state(&db, patient.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    let entries = dlq::list(&db.pool, Some("pending"), 10, 0).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].task_uuid, stale.task_uuid);
+    assert_eq!(entries[0].original_state, "steps_in_process");
+    assert_eq!(entries[0].metadata["threshold_minutes"], 0);
+    assert_eq!(
+        entries[0].task_snapshot["steps"].as_array().unwrap().len(),
+        4
+    );
+    // A second pass finds nothing new.
+    assert_eq!(detector.detect_once(10).await.unwrap(), 0);
+    // Zero-minute defaults catch the other one too.
+    let strict = StalenessThresholds {
+        waiting_for_dependencies_minutes: 0,
+        waiting_for_retry_minutes: 0,
+        steps_in_process_minutes: 0,
+        blocked_minutes: 0,
+    };
+    assert_eq!(
+        StalenessDetector::new(db.pool.clone(), strict)
+            .detect_once(10)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn reset_restarts_the_retry_budget_but_not_the_fencing_token() {
+    use tasker_orchestration::lifecycle::step_actions;
+    use tasker_shared::api::StepManualAction;
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 7})),
+    )
+    .await
+    .unwrap();
+    work(&db, |_| Err((false, "nope"))).await;
+    orchestrate(&db).await;
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::BlockedByFailures
+    );
+    let start = step::readiness(&db.pool, created.task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "start")
+        .unwrap();
+    assert_eq!((start.attempts, start.retry_eligible), (1, true));
+    let action = StepManualAction::ResetForRetry {
+        reason: "retry".into(),
+        reset_by: "ops".into(),
+    };
+    step_actions::apply(
+        &db.pool,
+        created.task_uuid,
+        start.workflow_step_uuid,
+        &action,
+    )
+    .await
+    .unwrap();
+    // Back in process, the step re-enqueued, its attempt counter still growing.
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    let client = PgmqClient::new(db.pool.clone());
+    let msgs = client.read::<StepMessage>(&queue(), 30, 10).await.unwrap();
+    assert_eq!(msgs.len(), 1);
+    let mut conn = db.pool.acquire().await.unwrap();
+    let step::ClaimOutcome::Claimed(c) =
+        step::claim(&mut conn, msgs[0].message.step_uuid, "w", false)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(c.attempt, 2);
+    // Resetting a step that is not in error is refused.
+    let err = step_actions::apply(
+        &db.pool,
+        created.task_uuid,
+        start.workflow_step_uuid,
+        &action,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("only a step in error can be reset"),
+        "{err}"
+    );
+}

@@ -118,10 +118,11 @@ async fn failures_block_the_task_and_staleness_ends_it() {
                 .unwrap()
         }
     };
-    let (exhausted, permanent, expiring) = tokio::join!(
+    let (exhausted, permanent, expiring, slow) = tokio::join!(
         create("retry_exhausted"),
         create("permanent_failure"),
-        create("blocked_expires")
+        create("blocked_expires"),
+        create("times_out")
     );
 
     // Retries exhausted: two attempts, then blocked.
@@ -164,6 +165,23 @@ async fn failures_block_the_task_and_staleness_ends_it() {
             .as_str()
             .unwrap()
             .contains("failing on purpose")
+    );
+
+    // A handler past its timeout_seconds is aborted and reported as a retryable timeout.
+    let t = cluster
+        .wait_for_state(
+            slow.task_uuid,
+            TaskState::BlockedByFailures,
+            Duration::from_secs(30),
+        )
+        .await;
+    let timed_out = step(&t, "too_slow");
+    let results = timed_out.results.as_ref().unwrap();
+    assert_eq!(results["error"]["error_type"], json!("timeout"));
+    assert_eq!(results["error"]["retryable"], json!(true));
+    assert!(
+        results["metadata"]["execution_time_ms"].as_u64().unwrap() < 4000,
+        "{results}"
     );
 
     // Blocked past max_blocked_minutes (0 in its template): error, with a DLQ entry.

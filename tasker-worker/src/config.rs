@@ -27,6 +27,9 @@ pub struct WorkerConfig {
     pub visibility_timeout_seconds: i32,
     /// Limit for one attempt when the step sets no `timeout_seconds`.
     pub default_step_timeout: Duration,
+    /// On shutdown, how long running handlers may finish before their steps are given
+    /// back to the queue.
+    pub shutdown_grace_period: Duration,
     /// Connection pool.
     pub pool: PoolConfig,
 }
@@ -44,6 +47,7 @@ impl WorkerConfig {
             max_concurrent_steps: 10,
             visibility_timeout_seconds: 30,
             default_step_timeout: Duration::from_secs(300),
+            shutdown_grace_period: Duration::from_secs(30),
             pool: PoolConfig {
                 max_connections: 8,
                 acquire_timeout: Duration::from_secs(10),

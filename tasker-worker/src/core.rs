@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -13,12 +12,15 @@ use pgmq_notify::consumer::{self, ConsumerConfig};
 use pgmq_notify::{PgmqClient, QueueListener, QueueMessage, QueueName};
 use tasker_shared::database::{self, step};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
-use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
+use tasker_shared::results::StepExecutionResult;
 use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
 
 use crate::config::WorkerConfig;
 use crate::error::{Error, Result};
-use crate::handlers::{HandlerRegistry, StepContext, StepError, result::Outcome};
+use crate::executor::{self, HandlerOutcome};
+use crate::handlers::HandlerRegistry;
+use crate::metrics;
+use crate::status::WorkerStatus;
 
 /// A connected worker, ready to [`run`](Self::run).
 #[derive(Debug)]
@@ -27,6 +29,7 @@ pub struct WorkerCore {
     pool: PgPool,
     registry: Arc<HandlerRegistry>,
     namespaces: Vec<String>,
+    status: Arc<WorkerStatus>,
 }
 
 struct Runtime {
@@ -36,6 +39,10 @@ struct Runtime {
     visibility_timeout_seconds: i32,
     default_step_timeout: Duration,
     results_queue: QueueName,
+    status: Arc<WorkerStatus>,
+    /// Cancelled when the shutdown grace period ends: handlers still running are
+    /// stopped and their steps given back.
+    abort: CancellationToken,
 }
 
 impl WorkerCore {
@@ -68,6 +75,7 @@ impl WorkerCore {
             pool,
             registry: Arc::new(registry),
             namespaces,
+            status: Arc::new(WorkerStatus::default()),
         })
     }
 
@@ -81,8 +89,14 @@ impl WorkerCore {
         &self.namespaces
     }
 
-    /// Claims and runs steps until `shutdown` is cancelled, then stops claiming and lets
-    /// the handlers in flight finish.
+    /// Live counters, for health checks.
+    pub fn status(&self) -> Arc<WorkerStatus> {
+        self.status.clone()
+    }
+
+    /// Claims and runs steps until `shutdown` is cancelled. Then it stops claiming, lets
+    /// running handlers finish for up to the configured grace period, gives the steps
+    /// of those that did not finish back to the queue (recording no result), and returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let queues = self
             .namespaces
@@ -97,13 +111,19 @@ impl WorkerCore {
         } else {
             None
         };
-        tracing::info!(
-            worker_id = %self.config.worker_id,
-            namespaces = ?self.namespaces,
-            max_concurrent_steps = self.config.max_concurrent_steps,
-            mode = ?self.config.deployment_mode,
-            "worker running"
-        );
+        let abort = CancellationToken::new();
+        {
+            let (shutdown, abort, grace) = (
+                shutdown.clone(),
+                abort.clone(),
+                self.config.shutdown_grace_period,
+            );
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(grace).await;
+                abort.cancel();
+            });
+        }
         let runtime = Arc::new(Runtime {
             pool: self.pool.clone(),
             registry: self.registry.clone(),
@@ -111,6 +131,8 @@ impl WorkerCore {
             visibility_timeout_seconds: self.config.visibility_timeout_seconds,
             default_step_timeout: self.config.default_step_timeout,
             results_queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
+            status: self.status.clone(),
+            abort: abort.clone(),
         });
         let consumer_config = ConsumerConfig {
             queues,
@@ -123,6 +145,20 @@ impl WorkerCore {
                 .polls()
                 .then_some(self.config.poll_interval),
         };
+        self.status.set_running(true);
+        tracing::info!(
+            worker_id = %self.config.worker_id,
+            namespaces = ?self.namespaces,
+            max_concurrent_steps = self.config.max_concurrent_steps,
+            mode = ?self.config.deployment_mode,
+            "worker running"
+        );
+        let stop_claiming = shutdown.clone();
+        let status = self.status.clone();
+        tokio::spawn(async move {
+            stop_claiming.cancelled().await;
+            status.set_running(false);
+        });
         consumer::run(
             PgmqClient::new(self.pool.clone()),
             listener,
@@ -134,7 +170,8 @@ impl WorkerCore {
             },
         )
         .await;
-        self.pool.close().await;
+        abort.cancel();
+        self.status.set_running(false);
         Ok(())
     }
 }
@@ -188,11 +225,6 @@ impl Runtime {
         };
         tx.commit().await?;
 
-        let timeout = claimed
-            .timeout_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map(Duration::from_secs)
-            .unwrap_or(self.default_step_timeout);
         let span = tracing::info_span!(
             "step",
             step_uuid = %claimed.step_uuid,
@@ -201,7 +233,7 @@ impl Runtime {
             step = %claimed.step_name,
             attempt = claimed.attempt
         );
-        self.run_claimed(queue, msg_id, step_message, *claimed, timeout)
+        self.run_claimed(queue, msg_id, step_message, *claimed)
             .instrument(span)
             .await
     }
@@ -212,38 +244,43 @@ impl Runtime {
         msg_id: i64,
         step_message: &StepMessage,
         claimed: step::ClaimedStep,
-        timeout: Duration,
     ) -> Result<()> {
         let attempt = claimed.attempt;
-        let step_uuid = claimed.step_uuid;
+        let namespace = claimed.namespace.clone();
+        let timeout = claimed
+            .timeout_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(self.default_step_timeout);
         let callable = claimed.handler_callable.clone();
-        let lease = self.keep_lease(queue.clone(), msg_id);
-        let started_at = Utc::now();
+        self.status.claimed();
+        metrics::claimed(&namespace);
         let clock = Instant::now();
-        let (success, result, error, custom) =
-            run_handler(&self.registry, &callable, claimed.into(), timeout).await;
-        lease.cancel();
-        let execution_time_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-        let result = StepExecutionResult {
-            step_uuid,
-            success,
-            result,
-            status: if success {
-                ResultStatus::Completed
-            } else {
-                ResultStatus::Failed
-            },
-            error,
-            metadata: ResultMetadata {
-                attempt,
-                execution_time_ms,
-                worker_id: self.worker_id.clone(),
-                started_at,
-                completed_at: Utc::now(),
-                custom,
-            },
+        let lease = self.keep_lease(queue.clone(), msg_id);
+        let outcome = executor::run_registered(
+            &self.registry,
+            &callable,
+            claimed.into(),
+            timeout,
+            &self.worker_id,
+            &self.abort,
+        )
+        .await;
+        lease.cancel();
+
+        let result = match outcome {
+            HandlerOutcome::Finished(result) => result,
+            HandlerOutcome::Aborted => {
+                self.status.finished(None);
+                metrics::finished(&namespace, None, clock.elapsed());
+                return self
+                    .release(queue, msg_id, step_message.step_uuid, attempt)
+                    .await;
+            }
         };
+        self.status.finished(Some(result.success));
+        metrics::finished(&namespace, Some(result.success), clock.elapsed());
         self.submit(queue, msg_id, step_message, attempt, &result)
             .await
     }
@@ -270,6 +307,24 @@ impl Runtime {
         stop
     }
 
+    /// Gives a step whose handler was stopped by shutdown back to the queue at once,
+    /// recording no result.
+    async fn release(
+        &self,
+        queue: &QueueName,
+        msg_id: i64,
+        step_uuid: uuid::Uuid,
+        attempt: i32,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if step::release(&mut tx, step_uuid, attempt, &self.worker_id).await? {
+            PgmqClient::set_vt(&mut *tx, queue, msg_id, 0).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(%step_uuid, attempt, "step given back: the worker is shutting down");
+        Ok(())
+    }
+
     /// Stores the result and tells the orchestration, in one transaction, retrying
     /// transient database failures.
     async fn submit(
@@ -281,21 +336,21 @@ impl Runtime {
         result: &StepExecutionResult,
     ) -> Result<()> {
         let mut delay = Duration::from_millis(50);
-        for tries in 1.. {
+        let mut tries = 0;
+        loop {
+            tries += 1;
             match self
                 .submit_once(queue, msg_id, step_message, attempt, result)
                 .await
             {
-                Ok(()) => return Ok(()),
                 Err(Error::Database(e)) if e.is_transient() && tries < 8 => {
                     tracing::warn!(error = %e, tries, "submitting the result failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
-        Ok(())
     }
 
     async fn submit_once(
@@ -326,88 +381,5 @@ impl Runtime {
             }
         }
         Ok(())
-    }
-}
-
-/// Runs the handler for `callable` with a time limit, catching panics.
-/// Returns (success, result, error, custom metadata).
-async fn run_handler(
-    registry: &HandlerRegistry,
-    callable: &str,
-    context: StepContext,
-    timeout: Duration,
-) -> (bool, Value, Option<StepErrorInfo>, Value) {
-    let failure =
-        |error_type: &str, message: String, retryable: bool, retry_after: Option<Duration>| {
-            (
-                false,
-                Value::Null,
-                Some(StepErrorInfo {
-                    message,
-                    error_type: error_type.to_string(),
-                    retryable,
-                    retry_after_ms: retry_after
-                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                    backtrace: None,
-                    context: None,
-                }),
-                Value::Null,
-            )
-        };
-    let Some(handler) = registry.get(callable) else {
-        return failure(
-            "handler_not_found",
-            format!("no handler is registered for callable '{callable}' in this worker"),
-            false,
-            None,
-        );
-    };
-    let task = tokio::spawn(async move { handler.execute(context).await });
-    let abort = task.abort_handle();
-    match tokio::time::timeout(timeout, task).await {
-        Err(_) => {
-            abort.abort();
-            failure(
-                "timeout",
-                format!(
-                    "handler '{callable}' did not finish within {} s",
-                    timeout.as_secs_f64()
-                ),
-                true,
-                None,
-            )
-        }
-        Ok(Err(join_error)) => {
-            let message = if join_error.is_panic() {
-                let payload = join_error.into_panic();
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic payload".to_string())
-            } else {
-                "handler task was cancelled".to_string()
-            };
-            failure(
-                "handler_panic",
-                format!("handler '{callable}' panicked: {message}"),
-                false,
-                None,
-            )
-        }
-        Ok(Ok(Err(StepError::Retryable {
-            message,
-            retry_after,
-        }))) => failure("retryable_error", message, true, retry_after),
-        Ok(Ok(Err(StepError::Permanent { message }))) => {
-            failure("permanent_error", message, false, None)
-        }
-        Ok(Ok(Ok(result))) => match result.outcome {
-            Outcome::Success(value) => (true, value, None, result.metadata),
-            Outcome::Failure(f) => {
-                let (ok, v, err, _) = failure(&f.error_type, f.message, f.retryable, f.retry_after);
-                (ok, v, err, result.metadata)
-            }
-        },
     }
 }

@@ -9,14 +9,23 @@
 //!   under a timeout with its lease extended, and store the result together with the
 //!   message that tells the orchestration, in one transaction.
 //!
+//! - a test harness for handler authors ([`testing::run_step`]) and an optional health and
+//!   metrics endpoint ([`health`]).
+//!
 //! It must not contain SQL (that is `tasker-shared::database`) and must not depend on
-//! `tasker-orchestration` or magnus; language bridges build on it from outside.
+//! `tasker-orchestration` or magnus; language bridges build on it from outside. Its only
+//! use of axum is the health endpoint.
 
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod executor;
 pub mod handlers;
+pub mod health;
+pub mod metrics;
+pub mod status;
 pub mod task_template_manager;
+pub mod testing;
 
 pub use config::WorkerConfig;
 pub use core::WorkerCore;

@@ -6,4 +6,5 @@ mod concurrency;
 mod failures;
 mod linear;
 mod operations;
+mod worker;
 mod workflows;

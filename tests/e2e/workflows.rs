@@ -106,3 +106,74 @@ async fn every_shape_event_driven_only() {
 async fn every_shape_polling_only() {
     every_shape("PollingOnly").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_fulfillment_survives_transient_faults_and_rejects_bad_orders() {
+    let cluster = Cluster::start().await;
+    let order = json!({
+        "order_id": 1001,
+        "customer_email": "ada@example.com",
+        "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": 12.5}],
+        "payment": {"method": "card", "token": "tok_visa"},
+        "simulate": {"inventory_timeouts": 1, "gateway_errors": 1}
+    });
+    let created = cluster
+        .client
+        .create_task(&TaskRequest::new(
+            "payments",
+            "order_fulfillment",
+            order.clone(),
+        ))
+        .await
+        .unwrap();
+    let done = cluster
+        .wait_for_state(
+            created.task_uuid,
+            TaskState::Complete,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(
+        result_of(&done, "ship_order")["tracking_number"],
+        json!("TRK00001001")
+    );
+    assert_eq!(result_of(&done, "process_payment")["amount"], json!(25.0));
+    for retried in ["reserve_inventory", "process_payment"] {
+        assert_eq!(
+            done.steps
+                .iter()
+                .find(|s| s.name == retried)
+                .unwrap()
+                .attempts,
+            2,
+            "{retried}"
+        );
+    }
+
+    let mut bad = order;
+    bad["order_id"] = json!(1002);
+    bad["items"] = json!([]);
+    let created = cluster
+        .client
+        .create_task(&TaskRequest::new("payments", "order_fulfillment", bad))
+        .await
+        .unwrap();
+    let blocked = cluster
+        .wait_for_state(
+            created.task_uuid,
+            TaskState::BlockedByFailures,
+            Duration::from_secs(30),
+        )
+        .await;
+    let validate = blocked
+        .steps
+        .iter()
+        .find(|s| s.name == "validate_order")
+        .unwrap();
+    let error = &validate.results.as_ref().unwrap()["error"];
+    assert_eq!(
+        error["message"],
+        json!("invalid order 1002: the order has no items")
+    );
+    assert_eq!(validate.attempts, 1);
+}

@@ -156,6 +156,29 @@ impl Proc {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// Sends a signal (`TERM`, `INT`, `KILL`…) with the `kill` command.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("process is still running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "{} did not exit within {timeout:?}:\n{}",
+                self.name,
+                self.log_tail(40)
+            ),
+        }
+    }
+
     /// Sends SIGKILL and waits for the process to end.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;

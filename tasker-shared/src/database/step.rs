@@ -526,3 +526,34 @@ pub async fn audit<'e>(
     .await?;
     Ok(rows)
 }
+
+/// Gives a claimed attempt back without a result (a worker shutting down): the step
+/// returns to `enqueued`, fenced on `attempt`, and the attempt does not count against
+/// the retry budget. Returns whether the step was still held under that attempt.
+pub async fn release(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    attempt: i32,
+    worker_id: &str,
+) -> Result<bool> {
+    let outcome = transition_step(
+        &mut *conn,
+        step_uuid,
+        &[WorkflowStepState::InProgress],
+        WorkflowStepState::Enqueued,
+        &json!({"event": "released", "worker_id": worker_id, "attempt": attempt, "reason": "worker shutting down"}),
+        Some(attempt),
+    )
+    .await?;
+    if !outcome.applied() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET retry_baseline = retry_baseline + 1, updated_at = now()
+         WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}

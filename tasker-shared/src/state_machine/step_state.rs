@@ -80,9 +80,14 @@ impl WorkflowStepState {
         match self {
             Pending => matches!(to, Enqueued | Error),
             Enqueued => matches!(to, InProgress | Pending | Error),
+            // in_progress -> enqueued: a worker shutting down gives the step back.
             InProgress => matches!(
                 to,
-                InProgress | EnqueuedForOrchestration | EnqueuedAsErrorForOrchestration | Error
+                InProgress
+                    | Enqueued
+                    | EnqueuedForOrchestration
+                    | EnqueuedAsErrorForOrchestration
+                    | Error
             ),
             EnqueuedForOrchestration => matches!(to, Error),
             EnqueuedAsErrorForOrchestration => matches!(to, WaitingForRetry | Error),

@@ -123,3 +123,100 @@ impl From<tasker_shared::database::step::ClaimedStep> for StepContext {
         }
     }
 }
+
+/// Builds a [`StepContext`] by hand, for tests and for language bridges.
+///
+/// ```
+/// use serde_json::json;
+/// use tasker_worker::handlers::StepContext;
+///
+/// let context = StepContext::builder("charge_card")
+///     .task_context(json!({"order_id": 7}))
+///     .initialization(json!({"currency": "EUR"}))
+///     .parent_result("validate_order", json!({"total": 42}))
+///     .attempt(2, 3)
+///     .build();
+/// assert_eq!(context.dependency_field("validate_order", &["total"]), Some(&json!(42)));
+/// assert!(context.is_retry());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StepContextBuilder {
+    context: StepContext,
+}
+
+impl StepContext {
+    /// A builder for a context of a step named `step_name`, with fresh ids, an empty task
+    /// context and initialization, no dependencies, and attempt 1 of 3.
+    pub fn builder(step_name: impl Into<String>) -> StepContextBuilder {
+        StepContextBuilder {
+            context: StepContext {
+                task_uuid: Uuid::now_v7(),
+                step_uuid: Uuid::now_v7(),
+                step_name: step_name.into(),
+                namespace: "default".into(),
+                task_name: "test_task".into(),
+                task_version: "0.0.0".into(),
+                correlation_id: Uuid::now_v7(),
+                attempt: 1,
+                max_attempts: 3,
+                task_context: Value::Object(Default::default()),
+                initialization: Value::Object(Default::default()),
+                parents: Vec::new(),
+                dependency_results: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+impl StepContextBuilder {
+    /// The task's input.
+    pub fn task_context(mut self, value: Value) -> Self {
+        self.context.task_context = value;
+        self
+    }
+
+    /// The step's `handler.initialization`.
+    pub fn initialization(mut self, value: Value) -> Self {
+        self.context.initialization = value;
+        self
+    }
+
+    /// A direct parent and its result.
+    pub fn parent_result(mut self, step_name: impl Into<String>, result: Value) -> Self {
+        let name = step_name.into();
+        if !self.context.parents.contains(&name) {
+            self.context.parents.push(name.clone());
+            self.context.parents.sort();
+        }
+        self.context.dependency_results.insert(name, result);
+        self
+    }
+
+    /// A more distant ancestor and its result.
+    pub fn ancestor_result(mut self, step_name: impl Into<String>, result: Value) -> Self {
+        self.context
+            .dependency_results
+            .insert(step_name.into(), result);
+        self
+    }
+
+    /// The attempt number and the attempts allowed.
+    pub fn attempt(mut self, attempt: i32, max_attempts: i32) -> Self {
+        self.context.attempt = attempt;
+        self.context.max_attempts = max_attempts;
+        self
+    }
+
+    /// The template's namespace, name and version.
+    pub fn template(mut self, namespace: &str, name: &str, version: &str) -> Self {
+        self.context.namespace = namespace.into();
+        self.context.task_name = name.into();
+        self.context.task_version = version.into();
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> StepContext {
+        self.context
+    }
+}

@@ -28,7 +28,7 @@ pub(crate) mod result;
 
 use async_trait::async_trait;
 
-pub use context::StepContext;
+pub use context::{StepContext, StepContextBuilder};
 pub use error::{ResultExt, StepError};
 pub use registry::HandlerRegistry;
 pub use result::{StepFailure, StepResult};

@@ -1,16 +1,18 @@
 //! The native Rust worker: built-in handlers and the `tasker-worker` binary.
 //!
 //! It owns the built-in handlers ([`builtin`]) that example templates and tests rely
-//! on. It must not contain SQL or know about HTTP; everything else comes from
+//! on, and the `payments` example handlers ([`payments`]). It must not contain SQL or know about HTTP; everything else comes from
 //! `tasker-worker`.
 
 pub mod builtin;
+pub mod payments;
 
 use tasker_worker::handlers::HandlerRegistry;
 
-/// A registry with every built-in handler.
+/// A registry with every built-in and example handler.
 pub fn registry() -> HandlerRegistry {
     let mut registry = HandlerRegistry::new();
     builtin::register(&mut registry);
+    payments::register(&mut registry);
     registry
 }

@@ -9,10 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 use tasker_shared::database;
 use tasker_shared::event_system::DeploymentMode;
+use tasker_worker::health;
 use tasker_worker::task_template_manager::TaskTemplateManager;
 use tasker_worker::{WorkerConfig, WorkerCore};
 
-/// Runs Tasker steps with native Rust handlers (the built-in `builtin::*` handlers).
+/// Runs Tasker steps with native Rust handlers (`builtin::*` and the `payments::*` example).
 ///
 /// At start it loads every template under --templates, registers them in the database,
 /// and serves the namespaces they use (or those given with --namespace).
@@ -58,6 +59,15 @@ struct Cli {
         default_value_t = 300
     )]
     default_step_timeout_seconds: u64,
+
+    /// On SIGTERM/SIGINT, seconds running handlers may take to finish before their steps
+    /// are given back to the queue.
+    #[arg(long, env = "TASKER_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    shutdown_grace_seconds: u64,
+
+    /// Serve /health, /health/ready and /metrics on this port (all interfaces).
+    #[arg(long, env = "TASKER_WORKER_HEALTH_PORT")]
+    health_port: Option<u16>,
 
     /// Name of this worker in results and transitions (default: worker-<pid>).
     #[arg(long, env = "TASKER_WORKER_ID")]
@@ -114,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
     config.max_concurrent_steps = cli.max_concurrent_steps;
     config.visibility_timeout_seconds = cli.visibility_timeout_seconds;
     config.default_step_timeout = Duration::from_secs(cli.default_step_timeout_seconds.max(1));
+    config.shutdown_grace_period = Duration::from_secs(cli.shutdown_grace_seconds);
     config.pool.max_connections = u32::try_from(cli.max_concurrent_steps + 3)
         .unwrap_or(64)
         .min(64);
@@ -142,9 +153,19 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let core = WorkerCore::with_pool(config, pool, registry, namespaces).await?;
+    let worker_id = config.worker_id.clone();
+    let core = WorkerCore::with_pool(config, pool.clone(), registry, namespaces.clone()).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(tasker_shared::process::cancel_on_signal(shutdown.clone()));
+    if let Some(port) = cli.health_port {
+        let prometheus = tasker_worker::metrics::install_prometheus()
+            .context("installing the metrics recorder")?;
+        let app = health::router(pool, core.status(), worker_id, namespaces, Some(prometheus));
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+        health::serve(address, app, shutdown.clone())
+            .await
+            .with_context(|| format!("--health-port {port}: cannot listen on {address}"))?;
+    }
     core.run(shutdown).await?;
     tracing::info!("tasker-worker stopped");
     Ok(())

@@ -5,7 +5,7 @@
 //! - task templates and their validation ([`template`]);
 //! - queue names and message shapes ([`messaging`]), stored step results ([`results`]);
 //! - REST request/response types shared by server and client ([`api`]);
-//! - task identity hashing ([`identity`]);
+//! - task identity hashing ([`identity`]) and layered configuration ([`config`]);
 //! - with feature `db` (default): the only SQL in Tasker, behind typed functions
 //!   ([`database`]), and the embedded migrations;
 //! - with feature `process`: logging setup and shutdown signals for binaries ([`process`]);
@@ -16,6 +16,7 @@
 //! REST client can use the API types alone.
 
 pub mod api;
+pub mod config;
 #[cfg(feature = "db")]
 pub mod database;
 pub mod event_system;

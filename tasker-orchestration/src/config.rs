@@ -35,6 +35,34 @@ pub struct OrchestrationConfig {
 }
 
 impl OrchestrationConfig {
+    /// The orchestration's part of the layered configuration.
+    pub fn from_settings(c: &tasker_shared::config::TaskerConfig) -> Self {
+        let o = &c.orchestration;
+        let s = &o.staleness;
+        let minutes = |m: u32| i32::try_from(m).unwrap_or(i32::MAX);
+        Self {
+            database_url: c.database.url.clone(),
+            bind_address: c.web.bind_address,
+            deployment_mode: c.events.deployment_mode,
+            poll_interval: Duration::from_millis(c.events.poll_interval_ms),
+            readiness_sweep_interval: Duration::from_millis(o.readiness_sweep_interval_ms),
+            result_batch_size: i32::try_from(o.result_batch_size).unwrap_or(50),
+            result_concurrency: o.result_concurrency as usize,
+            visibility_timeout_seconds: i32::try_from(o.visibility_timeout_seconds).unwrap_or(30),
+            pool: PoolConfig {
+                max_connections: c.database.max_connections,
+                acquire_timeout: Duration::from_millis(c.database.acquire_timeout_ms),
+            },
+            staleness: StalenessThresholds {
+                waiting_for_dependencies_minutes: minutes(s.max_waiting_for_dependencies_minutes),
+                waiting_for_retry_minutes: minutes(s.max_waiting_for_retry_minutes),
+                steps_in_process_minutes: minutes(s.max_steps_in_process_minutes),
+                blocked_minutes: minutes(s.max_blocked_minutes),
+            },
+            staleness_interval: Duration::from_millis(s.interval_ms),
+        }
+    }
+
     /// Defaults for a database URL.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {

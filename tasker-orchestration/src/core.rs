@@ -5,6 +5,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use pgmq_notify::QueueListener;
+use tasker_shared::config::TaskerConfig;
 use tasker_shared::database;
 use tasker_shared::messaging::ORCHESTRATION_NAMESPACE;
 
@@ -18,15 +19,43 @@ use crate::web;
 #[derive(Debug)]
 pub struct OrchestrationCore {
     config: OrchestrationConfig,
+    settings: TaskerConfig,
     pool: PgPool,
 }
 
 impl OrchestrationCore {
-    /// Connects, installs PGMQ and applies the migrations.
+    /// Connects, installs PGMQ and applies the migrations, with default settings for
+    /// everything `config` does not say.
     pub async fn from_config(config: OrchestrationConfig) -> Result<Self> {
+        let mut settings = TaskerConfig::default();
+        settings.database.url = config.database_url.clone();
+        settings.web.bind_address = config.bind_address;
         let pool = database::connect(&config.database_url, &config.pool).await?;
         database::setup(&pool).await?;
-        Ok(Self { config, pool })
+        Ok(Self {
+            config,
+            settings,
+            pool,
+        })
+    }
+
+    /// Connects and, when `database.auto_migrate` is true, installs PGMQ and applies the
+    /// migrations; otherwise checks that they are applied.
+    pub async fn from_settings(settings: TaskerConfig) -> Result<Self> {
+        let config = OrchestrationConfig::from_settings(&settings);
+        let pool = database::connect(&config.database_url, &config.pool).await?;
+        if settings.database.auto_migrate {
+            database::setup(&pool).await?;
+        } else if !database::schema_is_current(&pool).await? {
+            return Err(crate::error::Error::Corrupt(
+                "the database is not migrated and database.auto_migrate is false: run `tasker-server migrate` first".into(),
+            ));
+        }
+        Ok(Self {
+            config,
+            settings,
+            pool,
+        })
     }
 
     /// The connection pool.
@@ -81,7 +110,22 @@ impl OrchestrationCore {
             });
         }
         {
-            let app = web::app(web::AppState::new(self.pool.clone()));
+            let auth = web::Authenticator::from_config(&self.settings.web.auth)
+                .map_err(crate::error::Error::Corrupt)?;
+            let prometheus = match crate::metrics::install_prometheus() {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "metrics recorder not installed; /metrics is disabled");
+                    None
+                }
+            };
+            let state = web::AppState::with_config(
+                self.pool.clone(),
+                self.settings.clone(),
+                auth,
+                prometheus,
+            );
+            let app = web::app(state);
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 axum::serve(tcp, app)

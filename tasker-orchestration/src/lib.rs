@@ -13,11 +13,14 @@
 //! `tasker-worker`, reqwest or magnus. Only this crate and the worker's health endpoint
 //! know axum.
 
+pub mod auth_cli;
 pub mod config;
 pub mod core;
 pub mod error;
 pub mod event_systems;
 pub mod lifecycle;
+pub mod metrics;
+pub mod openapi;
 pub mod web;
 
 pub use config::OrchestrationConfig;

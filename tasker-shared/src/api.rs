@@ -351,6 +351,199 @@ pub struct DlqEntry {
     pub metadata: Value,
 }
 
+/// `GET /v1/tasks`: one page of tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskListResponse {
+    /// The tasks on this page (without their steps).
+    pub tasks: Vec<TaskResponse>,
+    /// Where this page is.
+    pub pagination: Pagination,
+}
+
+/// Page metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    /// This page, from 1.
+    pub page: u32,
+    /// Items per page.
+    pub per_page: u32,
+    /// Items in all pages.
+    pub total_count: u64,
+    /// Pages in all.
+    pub total_pages: u32,
+    /// Whether a later page exists.
+    pub has_next: bool,
+    /// Whether an earlier page exists.
+    pub has_previous: bool,
+}
+
+impl Pagination {
+    /// Page metadata for `total_count` items.
+    pub fn new(page: u32, per_page: u32, total_count: u64) -> Self {
+        let total_pages =
+            u32::try_from(total_count.div_ceil(u64::from(per_page.max(1)))).unwrap_or(u32::MAX);
+        Self {
+            page,
+            per_page,
+            total_count,
+            total_pages,
+            has_next: page < total_pages,
+            has_previous: page > 1,
+        }
+    }
+}
+
+/// `GET /v1/tasks/{uuid}/summary`: a compact view of a task for dashboards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummaryResponse {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// Template namespace, name and version.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version.
+    pub version: String,
+    /// Current state.
+    pub status: TaskState,
+    /// See `TaskResponse`.
+    pub execution_status: String,
+    /// Percentage of steps done.
+    pub completion_percentage: f64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Milliseconds from creation to completion (or until now).
+    pub elapsed_ms: i64,
+    /// One line per step.
+    pub steps: Vec<StepSummary>,
+    /// The task's pending DLQ entry, if any.
+    pub dlq_entry: Option<DlqEntry>,
+}
+
+/// One step in a [`TaskSummaryResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Current state.
+    pub current_state: WorkflowStepState,
+    /// Attempts made.
+    pub attempts: i32,
+    /// How long the latest attempt's handler ran.
+    pub execution_time_ms: Option<u64>,
+    /// The latest failure's message.
+    pub error_message: Option<String>,
+}
+
+/// `GET /v1/templates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateListResponse {
+    /// Namespaces with registered templates.
+    pub namespaces: Vec<NamespaceSummary>,
+    /// Every registered template version.
+    pub templates: Vec<TemplateSummary>,
+}
+
+/// A namespace in [`TemplateListResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceSummary {
+    /// Its name.
+    pub name: String,
+    /// Templates (versions) registered in it.
+    pub template_count: u32,
+}
+
+/// A template in [`TemplateListResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateSummary {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// Number of steps.
+    pub step_count: u32,
+    /// First registered.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `GET /v1/templates/{namespace}/{name}/{version}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateResponse {
+    /// Namespace, name, version and the rest.
+    #[serde(flatten)]
+    pub summary: TemplateSummary,
+    /// `strict`, `caller_provided` or `always_unique`.
+    pub identity_strategy: String,
+    /// The whole template, as registered.
+    pub template: Value,
+}
+
+/// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`: investigation progress.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqUpdateRequest {
+    /// `pending`, `manually_resolved`, `permanently_failed` or `cancelled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_status: Option<String>,
+    /// Notes of the investigation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_notes: Option<String>,
+    /// Who resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// Extra metadata, merged into the entry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// `GET /v1/dlq/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DlqStatsResponse {
+    /// Entries in all.
+    pub total: u64,
+    /// Entries per reason.
+    pub by_reason: std::collections::BTreeMap<String, u64>,
+    /// Entries per resolution status.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// When the oldest pending entry was added.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /health/ready` and `/health/detailed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadinessResponse {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    /// When this was measured.
+    pub timestamp: DateTime<Utc>,
+    /// Each check by name.
+    pub checks: std::collections::BTreeMap<String, HealthCheck>,
+    /// Version and settings (`/health/detailed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// What was found.
+    pub message: String,
+    /// How long the check took.
+    pub duration_ms: u64,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthResponse {

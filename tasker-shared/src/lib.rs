@@ -16,6 +16,7 @@
 //! REST client can use the API types alone.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 #[cfg(feature = "db")]
 pub mod database;

@@ -2,10 +2,13 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// Logs to stderr, `pretty` or `json`, at the level `RUST_LOG` sets (default `info`).
-pub fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+/// Logs to stderr, `pretty` or `json`, at the level `RUST_LOG` sets, else `level`
+/// (sqlx's own notices are kept at `warn` unless the filter says otherwise).
+pub fn init_tracing(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::try_new(format!("sqlx=warn,{level}"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -12,7 +12,10 @@ fn repo_config() -> PathBuf {
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn problems(err: ConfigError) -> Vec<String> {
@@ -27,8 +30,10 @@ fn shipped_files_match_the_defaults() {
     // base/ restates every default, so reading it changes nothing.
     let (from_files, sources) = load_from(Some(&repo_config()), "none", None, &[]).unwrap();
     assert_eq!(sources.files.len(), 3);
-    let mut defaults = TaskerConfig::default();
-    defaults.environment = "none".into();
+    let defaults = TaskerConfig {
+        environment: "none".into(),
+        ..Default::default()
+    };
     assert_eq!(from_files, defaults);
 }
 
@@ -37,15 +42,24 @@ fn environments_layer_over_base() {
     let (test, _) = load_from(Some(&repo_config()), "test", None, &[]).unwrap();
     assert_eq!(test.events.poll_interval_ms, 200);
     assert_eq!(test.orchestration.staleness.interval_ms, 200);
-    assert_eq!(test.web.request_timeout_ms, 30_000, "untouched keys keep the base value");
+    assert_eq!(
+        test.web.request_timeout_ms, 30_000,
+        "untouched keys keep the base value"
+    );
     let err = load_from(Some(&repo_config()), "production", None, &[]).unwrap_err();
     let p = problems(err);
-    assert!(p[0].starts_with("web.auth: is enabled but accepts no credentials"), "{p:?}");
+    assert!(
+        p[0].starts_with("web.auth: is enabled but accepts no credentials"),
+        "{p:?}"
+    );
     let (prod, _) = load_from(
         Some(&repo_config()),
         "production",
         None,
-        &vars(&[("TASKER__WEB__AUTH__JWT_HS256_SECRET", "a-long-enough-secret")]),
+        &vars(&[(
+            "TASKER__WEB__AUTH__JWT_HS256_SECRET",
+            "a-long-enough-secret",
+        )]),
     )
     .unwrap();
     assert!(prod.web.auth.enabled);
@@ -65,7 +79,10 @@ fn extra_file_then_variables_win() {
         Some(&extra),
         &vars(&[
             ("TASKER__WEB__REQUEST_TIMEOUT_MS", "1234"),
-            ("TASKER__WEB__CORS_ALLOWED_ORIGINS", "[\"https://a.example\"]"),
+            (
+                "TASKER__WEB__CORS_ALLOWED_ORIGINS",
+                "[\"https://a.example\"]",
+            ),
             ("DATABASE_URL", "postgres://u@h/db"),
             ("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:9999"),
             ("TASKER_TEMPLATE_PATH", "/srv/templates"),
@@ -80,7 +97,11 @@ fn extra_file_then_variables_win() {
     assert_eq!(c.web.bind_address.to_string(), "127.0.0.1:9999");
     assert_eq!(c.worker.template_path, PathBuf::from("/srv/templates"));
     assert_eq!(sources.files.last().unwrap(), &extra);
-    assert!(sources.variables.contains(&"TASKER__WEB__REQUEST_TIMEOUT_MS".to_string()));
+    assert!(
+        sources
+            .variables
+            .contains(&"TASKER__WEB__REQUEST_TIMEOUT_MS".to_string())
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -88,35 +109,80 @@ fn extra_file_then_variables_win() {
 fn errors_name_the_key_and_its_origin() {
     let dir = std::env::temp_dir().join(format!("tasker-config-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("base")).unwrap();
-    std::fs::write(dir.join("base/common.toml"), "[database]\nmax_conections = 5\n").unwrap();
+    std::fs::write(
+        dir.join("base/common.toml"),
+        "[database]\nmax_conections = 5\n",
+    )
+    .unwrap();
     let p = problems(load_from(Some(&dir), "x", None, &[]).unwrap_err());
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("database.max_conections: unknown field"), "{p:?}");
+    assert!(
+        p[0].starts_with("database.max_conections: unknown field"),
+        "{p:?}"
+    );
     assert!(p[0].contains("base/common.toml"), "{p:?}");
 
-    std::fs::write(dir.join("base/common.toml"), "[events]\npoll_interval_ms = \"soon\"\n").unwrap();
+    std::fs::write(
+        dir.join("base/common.toml"),
+        "[events]\npoll_interval_ms = \"soon\"\n",
+    )
+    .unwrap();
     let p = problems(load_from(Some(&dir), "x", None, &[]).unwrap_err());
-    assert!(p[0].starts_with("events.poll_interval_ms: invalid type"), "{p:?}");
+    assert!(
+        p[0].starts_with("events.poll_interval_ms: invalid type"),
+        "{p:?}"
+    );
 
-    std::fs::write(dir.join("base/common.toml"), "[database]\nmax_connections = 0\n").unwrap();
+    std::fs::write(
+        dir.join("base/common.toml"),
+        "[database]\nmax_connections = 0\n",
+    )
+    .unwrap();
     let p = problems(load_from(Some(&dir), "x", None, &[]).unwrap_err());
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("database.max_connections: must be between 1 and 1000, got 0 (from"), "{p:?}");
+    assert!(
+        p[0].starts_with("database.max_connections: must be between 1 and 1000, got 0 (from"),
+        "{p:?}"
+    );
     assert!(p[0].contains("base/common.toml"), "{p:?}");
 
-    let p = problems(load_from(None, "x", None, &vars(&[("TASKER__WORKER__MAX_CONCURRENT_STEPS", "0")])).unwrap_err());
+    let p = problems(
+        load_from(
+            None,
+            "x",
+            None,
+            &vars(&[("TASKER__WORKER__MAX_CONCURRENT_STEPS", "0")]),
+        )
+        .unwrap_err(),
+    );
     assert_eq!(
         p,
-        ["worker.max_concurrent_steps: must be between 1 and 10000, got 0 (from environment variable TASKER__WORKER__MAX_CONCURRENT_STEPS)"]
+        [
+            "worker.max_concurrent_steps: must be between 1 and 10000, got 0 (from environment variable TASKER__WORKER__MAX_CONCURRENT_STEPS)"
+        ]
     );
     let missing = load_from(None, "x", Some(Path::new("/nope.toml")), &[]).unwrap_err();
-    assert_eq!(missing.to_string(), "configuration file /nope.toml does not exist");
+    assert_eq!(
+        missing.to_string(),
+        "configuration file /nope.toml does not exist"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn enabling_auth_without_credentials_names_what_enabled_it() {
-    let p = problems(load_from(None, "x", None, &vars(&[("TASKER__WEB__AUTH__ENABLED", "true")])).unwrap_err());
+    let p = problems(
+        load_from(
+            None,
+            "x",
+            None,
+            &vars(&[("TASKER__WEB__AUTH__ENABLED", "true")]),
+        )
+        .unwrap_err(),
+    );
     assert_eq!(p.len(), 1);
-    assert!(p[0].ends_with("(from environment variable TASKER__WEB__AUTH__ENABLED)"), "{p:?}");
+    assert!(
+        p[0].ends_with("(from environment variable TASKER__WEB__AUTH__ENABLED)"),
+        "{p:?}"
+    );
 }

@@ -35,6 +35,25 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The worker's part of the layered configuration.
+    pub fn from_settings(c: &tasker_shared::config::TaskerConfig) -> Self {
+        let w = &c.worker;
+        let mut config = Self::new(c.database.url.clone());
+        config.template_path = w.template_path.clone();
+        config.deployment_mode = c.events.deployment_mode;
+        config.poll_interval = Duration::from_millis(c.events.poll_interval_ms);
+        config.max_concurrent_steps = w.max_concurrent_steps as usize;
+        config.visibility_timeout_seconds =
+            i32::try_from(w.visibility_timeout_seconds).unwrap_or(30);
+        config.default_step_timeout = Duration::from_secs(w.default_step_timeout_seconds);
+        config.shutdown_grace_period = Duration::from_secs(w.shutdown_grace_seconds);
+        config.pool = PoolConfig {
+            max_connections: c.database.max_connections,
+            acquire_timeout: Duration::from_millis(c.database.acquire_timeout_ms),
+        };
+        config
+    }
+
     /// Defaults for a database URL.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {

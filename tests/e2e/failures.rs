@@ -29,7 +29,14 @@ fn step<'a>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retryable_failures_back_off_then_succeed() {
     // Polling every minute: a retry that starts on time was woken by its own schedule.
-    let cluster = cluster(&[("TASKER_POLL_INTERVAL_MS", "60000")]).await;
+    let cluster = cluster(&[
+        ("TASKER__EVENTS__POLL_INTERVAL_MS", "60000"),
+        (
+            "TASKER__ORCHESTRATION__READINESS_SWEEP_INTERVAL_MS",
+            "60000",
+        ),
+    ])
+    .await;
     let created = cluster
         .client
         .create_task(&TaskRequest::new("e2e", "retry_until_success", json!({})))

@@ -40,7 +40,7 @@ async fn run(cluster: &Cluster, name: &str, n: i64) -> TaskResponse {
 
 async fn every_shape(mode: &str) {
     let cluster = Cluster::start_with(ClusterOptions {
-        env: vec![("TASKER_DEPLOYMENT_MODE".into(), mode.into())],
+        env: vec![("TASKER__EVENTS__DEPLOYMENT_MODE".into(), mode.into())],
         ..Default::default()
     })
     .await;

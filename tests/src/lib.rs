@@ -245,8 +245,11 @@ impl Cluster {
         let base_url = format!("http://127.0.0.1:{port}");
         let mut env = vec![
             ("DATABASE_URL".to_string(), db.url.clone()),
-            ("TASKER_POLL_INTERVAL_MS".into(), "200".into()),
-            ("TASKER_STALENESS_INTERVAL_MS".into(), "200".into()),
+            ("TASKER_ENV".into(), "test".into()),
+            (
+                "TASKER_CONFIG_DIR".into(),
+                workspace_root().join("config/tasker").display().to_string(),
+            ),
             (
                 "RUST_LOG".into(),
                 "info,tasker_orchestration=debug,tasker_worker=debug".into(),

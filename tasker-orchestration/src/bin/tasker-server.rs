@@ -1,110 +1,42 @@
 //! `tasker-server`: the orchestration server.
 //!
 //! ```text
-//! tasker-server [serve]   migrate, then run the API and the orchestration loops
-//! tasker-server migrate   install PGMQ and apply migrations, then exit
+//! tasker-server [serve]                  migrate (unless database.auto_migrate is false), then serve
+//! tasker-server migrate                  install PGMQ and apply migrations, then exit
+//! tasker-server config show              print the effective configuration, secrets redacted
+//! tasker-server auth generate-key        make an RS256 key pair (or an HS256 secret)
+//! tasker-server auth generate-token      sign a JWT with permissions
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use tasker_orchestration::auth_cli::{self, AuthCommand};
 use tasker_orchestration::{OrchestrationConfig, OrchestrationCore};
+use tasker_shared::config::{self as settings, TaskerConfig};
 use tasker_shared::database;
-use tasker_shared::database::dlq::StalenessThresholds;
-use tasker_shared::event_system::DeploymentMode;
 
 /// Tasker's orchestration server: REST API, step enqueueing and result processing.
+///
+/// Configuration is layered: config/tasker/base/*.toml, then
+/// config/tasker/environments/$TASKER_ENV/*.toml (TASKER_ENV defaults to development),
+/// then --config FILE, then TASKER__SECTION__KEY variables, then DATABASE_URL and
+/// TASKER_WEB_BIND_ADDRESS. TASKER_CONFIG_DIR points at another config directory.
+/// See docs/configuration.md.
 #[derive(Debug, Parser)]
-#[command(name = "tasker-server", version, about)]
+#[command(name = "tasker-server", version, about, long_about)]
 struct Cli {
-    /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    database_url: Option<String>,
+    /// One more configuration file, merged over the config directory's files.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 
-    /// Address the REST API listens on.
-    #[arg(
-        long,
-        env = "TASKER_WEB_BIND_ADDRESS",
-        default_value = "0.0.0.0:8080",
-        global = true
-    )]
-    bind: SocketAddr,
-
-    /// Hybrid (NOTIFY plus polling), EventDrivenOnly or PollingOnly.
-    #[arg(
-        long,
-        env = "TASKER_DEPLOYMENT_MODE",
-        default_value = "Hybrid",
-        global = true
-    )]
-    deployment_mode: DeploymentMode,
-
-    /// Fallback polling interval, in milliseconds.
-    #[arg(
-        long,
-        env = "TASKER_POLL_INTERVAL_MS",
-        default_value_t = 5000,
-        global = true
-    )]
-    poll_interval_ms: u64,
-
-    /// How often stale tasks are looked for, in milliseconds.
-    #[arg(
-        long,
-        env = "TASKER_STALENESS_INTERVAL_MS",
-        default_value_t = 60_000,
-        global = true
-    )]
-    staleness_interval_ms: u64,
-
-    /// Default limit for a task blocked by failures before it goes to error and the DLQ.
-    #[arg(
-        long,
-        env = "TASKER_MAX_BLOCKED_MINUTES",
-        default_value_t = 1440,
-        global = true
-    )]
-    max_blocked_minutes: i32,
-
-    /// Default limit for a task waiting for dependencies without progress.
-    #[arg(
-        long,
-        env = "TASKER_MAX_WAITING_FOR_DEPENDENCIES_MINUTES",
-        default_value_t = 60,
-        global = true
-    )]
-    max_waiting_for_dependencies_minutes: i32,
-
-    /// Default limit for a task waiting for a retry.
-    #[arg(
-        long,
-        env = "TASKER_MAX_WAITING_FOR_RETRY_MINUTES",
-        default_value_t = 60,
-        global = true
-    )]
-    max_waiting_for_retry_minutes: i32,
-
-    /// Default limit for a task in process without any step making progress.
-    #[arg(
-        long,
-        env = "TASKER_MAX_STEPS_IN_PROCESS_MINUTES",
-        default_value_t = 120,
-        global = true
-    )]
-    max_steps_in_process_minutes: i32,
-
-    /// Log format: pretty or json. The level comes from RUST_LOG (default info).
-    #[arg(
-        long,
-        env = "TASKER_LOG_FORMAT",
-        default_value = "pretty",
-        global = true
-    )]
-    log_format: String,
+    /// Address the REST API listens on (overrides web.bind_address).
+    #[arg(long, global = true)]
+    bind: Option<SocketAddr>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -112,52 +44,71 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply migrations (and install PGMQ if needed), then serve. The default.
+    /// Apply migrations (unless database.auto_migrate is false), then serve. The default.
     Serve,
     /// Install PGMQ and apply migrations, then exit.
     Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Keys and tokens for API authentication.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML, with secrets redacted.
+    Show,
+}
+
+fn load(cli: &Cli) -> anyhow::Result<(TaskerConfig, settings::ConfigSources)> {
+    let (mut config, sources) = settings::load(cli.config.as_deref())?;
+    if let Some(bind) = cli.bind {
+        config.web.bind_address = bind;
+    }
+    Ok((config, sources))
+}
+
+fn require_database(config: &TaskerConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.database.url.is_empty(),
+        "no database URL: set DATABASE_URL (or database.url in a config file), for example postgres://user@localhost/tasker"
+    );
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tasker_shared::process::init_tracing(&cli.log_format);
-    let database_url = cli.database_url.clone().context(
-        "DATABASE_URL is not set: pass --database-url or set DATABASE_URL, for example postgres://user@localhost/tasker",
-    )?;
-    let mut config = OrchestrationConfig::new(database_url);
-    config.bind_address = cli.bind;
-    config.deployment_mode = cli.deployment_mode;
-    config.poll_interval = Duration::from_millis(cli.poll_interval_ms.max(10));
-    config.readiness_sweep_interval = config.poll_interval;
-    config.staleness_interval = Duration::from_millis(cli.staleness_interval_ms.max(10));
-    for (name, value) in [
-        ("--max-blocked-minutes", cli.max_blocked_minutes),
-        (
-            "--max-waiting-for-dependencies-minutes",
-            cli.max_waiting_for_dependencies_minutes,
-        ),
-        (
-            "--max-waiting-for-retry-minutes",
-            cli.max_waiting_for_retry_minutes,
-        ),
-        (
-            "--max-steps-in-process-minutes",
-            cli.max_steps_in_process_minutes,
-        ),
-    ] {
-        anyhow::ensure!(value >= 0, "{name} must not be negative, got {value}");
+    match cli.command {
+        Some(Command::Auth(ref command)) => return auth_cli::run(command),
+        Some(Command::Config(ConfigCommand::Show)) => {
+            let (config, sources) = load(&cli)?;
+            println!("# environment: {}", sources.environment);
+            match &sources.directory {
+                Some(dir) => println!("# config directory: {}", dir.display()),
+                None => println!("# config directory: none (built-in defaults)"),
+            }
+            for file in &sources.files {
+                println!("# file: {}", file.display());
+            }
+            for var in &sources.variables {
+                println!("# variable: {var}");
+            }
+            print!("{}", config.redacted().to_toml());
+            return Ok(());
+        }
+        _ => {}
     }
-    config.staleness = StalenessThresholds {
-        waiting_for_dependencies_minutes: cli.max_waiting_for_dependencies_minutes,
-        waiting_for_retry_minutes: cli.max_waiting_for_retry_minutes,
-        steps_in_process_minutes: cli.max_steps_in_process_minutes,
-        blocked_minutes: cli.max_blocked_minutes,
-    };
 
+    let (config, _) = load(&cli)?;
+    tasker_shared::process::init_tracing(&config.logging.format, &config.logging.level);
+    require_database(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let pool = database::connect(&config.database_url, &config.pool)
+            let orchestration = OrchestrationConfig::from_settings(&config);
+            let pool = database::connect(&orchestration.database_url, &orchestration.pool)
                 .await
                 .context("connecting to the database")?;
             database::setup(&pool).await.context("migrating")?;
@@ -165,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            let core = OrchestrationCore::from_config(config)
+            let core = OrchestrationCore::from_settings(config)
                 .await
                 .context("starting the orchestration")?;
             let shutdown = CancellationToken::new();
@@ -174,5 +125,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("tasker-server stopped");
             Ok(())
         }
+        Command::Config(_) | Command::Auth(_) => Ok(()),
     }
 }

@@ -37,10 +37,18 @@ pub async fn process_message(
     msg_id: i64,
     message: &StepMessage,
 ) -> Result<ResultOutcome> {
+    let clock = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let outcome = process(&mut tx, message).await?;
     PgmqClient::delete(&mut *tx, queue, msg_id).await?;
     tx.commit().await?;
+    let label = match outcome {
+        ResultOutcome::Completed => "completed",
+        ResultOutcome::RetryScheduled(_) => "retry_scheduled",
+        ResultOutcome::Failed => "failed",
+        ResultOutcome::Stale => "stale",
+    };
+    crate::metrics::result_processed(label, clock.elapsed());
     Ok(outcome)
 }
 

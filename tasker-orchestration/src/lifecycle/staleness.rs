@@ -64,6 +64,7 @@ impl StalenessDetector {
             )
             .await?;
             tx.commit().await?;
+            crate::metrics::task_failed("error");
             moved += 1;
             tracing::warn!(
                 task_uuid = %candidate.task_uuid,

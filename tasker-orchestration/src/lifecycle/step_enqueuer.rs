@@ -54,6 +54,7 @@ pub async fn enqueue_steps(
         })
         .collect();
     PgmqClient::send_batch_with_notify(&mut *conn, &queue, &messages, 0).await?;
+    crate::metrics::steps_enqueued(route.namespace, ids.len());
     tracing::debug!(task_uuid = %route.task_uuid, count = ids.len(), "steps enqueued");
     Ok(ids)
 }

@@ -63,7 +63,11 @@ pub async fn finalize(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<F
     .await?;
     match outcome {
         TransitionOutcome::Applied { .. } => {
+            if target == TaskState::BlockedByFailures {
+                crate::metrics::task_failed("blocked_by_failures");
+            }
             if target == TaskState::Complete {
+                crate::metrics::task_completed();
                 task::mark_completed(&mut *conn, route.task_uuid).await?;
                 tracing::info!(task_uuid = %route.task_uuid, correlation_id = %route.correlation_id, "task complete");
             }

@@ -54,6 +54,7 @@ pub async fn create_task(
     request: &TaskRequest,
 ) -> Result<CreatedTask, CreateTaskError> {
     request.validate().map_err(CreateTaskError::Invalid)?;
+    let clock = std::time::Instant::now();
     let named = named_task::find(
         pool,
         &request.namespace,
@@ -125,6 +126,7 @@ pub async fn create_task(
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;
+    crate::metrics::task_requested(&named.namespace, clock.elapsed());
     tracing::info!(
         task_uuid = %created.task_uuid,
         correlation_id = %new.correlation_id,

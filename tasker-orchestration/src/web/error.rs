@@ -27,6 +27,21 @@ pub enum ApiError {
     },
     /// The database is unreachable or overloaded.
     Unavailable(String),
+    /// Too much work is waiting: retry after this many seconds.
+    Backpressure {
+        /// What is congested.
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after_seconds: u32,
+    },
+    /// Missing or invalid credentials.
+    Unauthorized(String),
+    /// Valid credentials without the needed permission.
+    Forbidden(String),
+    /// The body is larger than allowed.
+    PayloadTooLarge(String),
+    /// The request ran past its time limit.
+    Timeout(String),
     /// A bug or an unexpected failure; details are logged, never returned.
     Internal(String),
 }
@@ -38,7 +53,11 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Backpressure { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,6 +69,11 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict { .. } => "CONFLICT",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Backpressure { .. } => "BACKPRESSURE",
+            Self::Unauthorized(_) => "AUTHENTICATION_FAILED",
+            Self::Forbidden(_) => "AUTHORIZATION_FAILED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::Timeout(_) => "TIMEOUT",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -74,6 +98,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
+        let retry_after = match &self {
+            Self::Backpressure {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
         let (message, existing_task_uuid) = match self {
             Self::Internal(detail) => {
                 let incident = Uuid::now_v7();
@@ -84,10 +115,15 @@ impl IntoResponse for ApiError {
                 message,
                 existing_task_uuid,
             } => (message, existing_task_uuid),
+            Self::Backpressure { message, .. } => (message, None),
             Self::BadRequest(m)
             | Self::Validation(m)
             | Self::NotFound(m)
-            | Self::Unavailable(m) => (m, None),
+            | Self::Unavailable(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::PayloadTooLarge(m)
+            | Self::Timeout(m) => (m, None),
         };
         let body = ErrorResponse {
             error: ErrorBody {
@@ -96,7 +132,14 @@ impl IntoResponse for ApiError {
                 existing_task_uuid,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -110,6 +153,9 @@ impl From<JsonRejection> for ApiError {
         let text = rejection.body_text();
         match rejection {
             JsonRejection::JsonDataError(_) => Self::Validation(text),
+            r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(format!(
+                "the request body is larger than the server accepts (web.body_limit_bytes): {text}"
+            )),
             _ => Self::BadRequest(text),
         }
     }

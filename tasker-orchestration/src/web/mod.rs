@@ -1,16 +1,26 @@
 //! The REST API. [`app`] builds the router, so tests can call it without a port.
 
+pub mod auth;
+mod backpressure;
 mod dlq;
 mod error;
 mod health;
+mod layers;
 mod steps;
 mod tasks;
+mod templates;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, patch};
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
-use tower_http::trace::TraceLayer;
 
+use tasker_shared::config::TaskerConfig;
+
+pub use auth::{Authenticator, Principal};
+pub use backpressure::QueueDepths;
 pub use error::{ApiError, ApiJson, ApiQuery};
 
 /// What every handler can reach.
@@ -18,24 +28,60 @@ pub use error::{ApiError, ApiJson, ApiQuery};
 pub struct AppState {
     /// The database.
     pub pool: PgPool,
+    /// The effective configuration.
+    pub config: Arc<TaskerConfig>,
+    /// Credentials checking.
+    pub auth: Arc<Authenticator>,
+    /// Cached queue depths for backpressure.
+    pub depths: Arc<QueueDepths>,
+    /// The Prometheus recorder's handle, when metrics are on.
+    pub prometheus: Option<PrometheusHandle>,
 }
 
 impl AppState {
-    /// State around a pool.
+    /// State with the default configuration and auth off (tests, embedding).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self::with_config(
+            pool,
+            TaskerConfig::default(),
+            Authenticator::disabled(),
+            None,
+        )
+    }
+
+    /// State with a configuration.
+    pub fn with_config(
+        pool: PgPool,
+        config: TaskerConfig,
+        auth: Authenticator,
+        prometheus: Option<PrometheusHandle>,
+    ) -> Self {
+        Self {
+            pool,
+            config: Arc::new(config),
+            auth: Arc::new(auth),
+            depths: Arc::new(QueueDepths::default()),
+            prometheus,
+        }
     }
 }
 
-/// The router with every route.
+/// The router with every route and the request layers (request id, timeout, body
+/// limit, CORS, authentication).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health::health_check))
-        .route("/v1/tasks", axum::routing::post(tasks::create_task))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/health/detailed", get(health::detailed))
+        .route("/metrics", get(health::metrics))
+        .route("/config", get(health::config))
+        .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
         .route(
             "/v1/tasks/{task_uuid}",
             get(tasks::get_task).delete(tasks::cancel_task),
         )
+        .route("/v1/tasks/{task_uuid}/summary", get(tasks::task_summary))
         .route(
             "/v1/tasks/{task_uuid}/workflow_steps",
             get(steps::list_steps),
@@ -48,8 +94,18 @@ pub fn app(state: AppState) -> Router {
             "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
             get(steps::step_audit),
         )
+        .route("/v1/templates", get(templates::list_templates))
+        .route(
+            "/v1/templates/{namespace}/{name}/{version}",
+            get(templates::get_template),
+        )
         .route("/v1/dlq", get(dlq::list_dlq))
-        .fallback(error::not_found)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .route("/v1/dlq/stats", get(dlq::dlq_stats))
+        .route("/v1/dlq/task/{task_uuid}", get(dlq::dlq_for_task))
+        .route(
+            "/v1/dlq/entry/{dlq_entry_uuid}",
+            patch(dlq::update_dlq_entry),
+        )
+        .merge(crate::openapi::routes());
+    layers::apply(routes, state)
 }

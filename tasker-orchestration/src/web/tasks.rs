@@ -5,8 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 
-use tasker_shared::api::{StepResponse, TaskRequest, TaskResponse};
-use tasker_shared::database::{step, task};
+use tasker_shared::api::{
+    Pagination, StepResponse, StepSummary, TaskListResponse, TaskRequest, TaskResponse,
+    TaskSummaryResponse,
+};
+use tasker_shared::database::{dlq, step, task};
+use tasker_shared::messaging::worker_queue_name;
+use tasker_shared::state_machine::TaskState;
 
 use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::lifecycle::task_initializer::{CreateTaskError, create_task as initialize};
@@ -16,6 +21,20 @@ pub async fn create_task(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TaskRequest>,
 ) -> Result<(StatusCode, Json<TaskResponse>), ApiError> {
+    let limits = &state.config.orchestration.backpressure;
+    if pgmq_notify::validate_namespace(&request.namespace).is_ok() {
+        let queue = worker_queue_name(&request.namespace);
+        let depth = state.depths.depth(&state.pool, &queue).await?;
+        if u64::try_from(depth).unwrap_or(0) > limits.queue_depth_threshold {
+            return Err(ApiError::Backpressure {
+                message: format!(
+                    "{queue} holds {depth} messages, more than the {} allowed before new tasks are refused; retry later",
+                    limits.queue_depth_threshold
+                ),
+                retry_after_seconds: limits.retry_after_seconds,
+            });
+        }
+    }
     let created = initialize(&state.pool, &request).await.map_err(|e| match e {
         CreateTaskError::Invalid(problems) => {
             ApiError::Validation(format!("invalid task request: {}", problems.join("; ")))
@@ -52,14 +71,23 @@ async fn load_task(state: &AppState, task_uuid: Uuid) -> Result<TaskResponse, Ap
     let record = task::get(&state.pool, task_uuid)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
-    let ctx = task::execution_context(&state.pool, task_uuid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
     let steps = step::list_for_task(&state.pool, task_uuid)
         .await?
         .into_iter()
         .map(step_response)
         .collect::<Result<Vec<_>, _>>()?;
+    task_response(state, record, steps).await
+}
+
+async fn task_response(
+    state: &AppState,
+    record: task::TaskRecord,
+    steps: Vec<StepResponse>,
+) -> Result<TaskResponse, ApiError> {
+    let task_uuid = record.task_uuid;
+    let ctx = task::execution_context(&state.pool, task_uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
     let tags = serde_json::from_value(record.tags.clone()).unwrap_or_default();
     Ok(TaskResponse {
         task_uuid,
@@ -145,4 +173,104 @@ pub async fn cancel_task(
             CancelError::Internal(e) => ApiError::internal(e),
         })?;
     Ok(Json(load_task(&state, task_uuid).await?))
+}
+
+/// Query of `GET /v1/tasks`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    page: Option<u32>,
+    per_page: Option<u32>,
+    namespace: Option<String>,
+    status: Option<String>,
+    initiator: Option<String>,
+    source_system: Option<String>,
+}
+
+/// `GET /v1/tasks?namespace=&status=&initiator=&source_system=&page=1&per_page=25`:
+/// newest first, without their steps.
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<TaskListResponse>, ApiError> {
+    let page = params.page.unwrap_or(1);
+    let per_page = params.per_page.unwrap_or(25);
+    if page == 0 {
+        return Err(ApiError::BadRequest("page starts at 1".into()));
+    }
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::BadRequest(format!(
+            "per_page must be between 1 and 100, got {per_page}"
+        )));
+    }
+    if let Some(status) = &params.status
+        && status.parse::<TaskState>().is_err()
+    {
+        let all: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+        return Err(ApiError::BadRequest(format!(
+            "status {status:?} is not one of {}",
+            all.join(", ")
+        )));
+    }
+    let filter = task::TaskFilter {
+        namespace: params.namespace,
+        status: params.status,
+        initiator: params.initiator,
+        source_system: params.source_system,
+    };
+    let offset = i64::from(page - 1) * i64::from(per_page);
+    let (records, total) = task::list(&state.pool, &filter, i64::from(per_page), offset).await?;
+    let mut tasks = Vec::with_capacity(records.len());
+    for record in records {
+        tasks.push(task_response(&state, record, Vec::new()).await?);
+    }
+    Ok(Json(TaskListResponse {
+        tasks,
+        pagination: Pagination::new(page, per_page, u64::try_from(total).unwrap_or(0)),
+    }))
+}
+
+/// `GET /v1/tasks/{task_uuid}/summary`: a compact view for dashboards.
+pub async fn task_summary(
+    State(state): State<AppState>,
+    Path(task_uuid): Path<String>,
+) -> Result<Json<TaskSummaryResponse>, ApiError> {
+    let task_uuid = parse_uuid("task_uuid", &task_uuid)?;
+    let task = load_task(&state, task_uuid).await?;
+    let dlq_entry = dlq::for_task(&state.pool, task_uuid)
+        .await?
+        .filter(|e| e.resolution_status == "pending")
+        .map(super::dlq::entry);
+    let end = task.completed_at.unwrap_or_else(chrono::Utc::now);
+    Ok(Json(TaskSummaryResponse {
+        task_uuid,
+        namespace: task.namespace,
+        name: task.name,
+        version: task.version,
+        status: task.status,
+        execution_status: task.execution_status,
+        completion_percentage: task.completion_percentage,
+        created_at: task.created_at,
+        completed_at: task.completed_at,
+        elapsed_ms: (end - task.created_at).num_milliseconds(),
+        steps: task
+            .steps
+            .into_iter()
+            .map(|s| StepSummary {
+                step_uuid: s.step_uuid,
+                execution_time_ms: s
+                    .results
+                    .as_ref()
+                    .and_then(|r| r["metadata"]["execution_time_ms"].as_u64()),
+                error_message: s
+                    .results
+                    .as_ref()
+                    .and_then(|r| r["error"]["message"].as_str().map(str::to_string)),
+                name: s.name,
+                current_state: s.current_state,
+                attempts: s.attempts,
+            })
+            .collect(),
+        dlq_entry,
+    }))
 }

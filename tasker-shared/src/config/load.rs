@@ -36,7 +36,12 @@ pub enum ConfigError {
 /// optional extra file.
 pub fn load(extra_file: Option<&Path>) -> Result<(TaskerConfig, ConfigSources), ConfigError> {
     let vars: Vec<(String, String)> = std::env::vars().collect();
-    let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
     let environment = get("TASKER_ENV").unwrap_or_else(|| "development".to_string());
     let directory = get("TASKER_CONFIG_DIR")
         .map(PathBuf::from)
@@ -81,7 +86,9 @@ pub fn load_from(
     for (name, value) in sorted {
         if let Some(rest) = name.strip_prefix("TASKER__") {
             let key = rest.to_lowercase().replace("__", ".");
-            let parsed: Value = value.parse().unwrap_or_else(|e: std::convert::Infallible| match e {});
+            let parsed: Value = value
+                .parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {});
             figment = figment.merge(Var::new(name, &key, parsed));
             sources.variables.push(name.clone());
         }

@@ -19,6 +19,7 @@
 
 mod load;
 mod model;
+mod redact;
 mod validate;
 
 pub use load::{ConfigError, ConfigSources, load, load_from};

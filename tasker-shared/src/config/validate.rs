@@ -2,7 +2,10 @@ use super::model::TaskerConfig;
 
 /// Range checks that serde cannot express. `origin(key)` says where a key's value came
 /// from, so each message can name it.
-pub(super) fn validate(c: &TaskerConfig, origin: impl Fn(&str) -> String) -> Result<(), Vec<String>> {
+pub(super) fn validate(
+    c: &TaskerConfig,
+    origin: impl Fn(&str) -> String,
+) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     let mut check = |ok: bool, key: &str, rule: &str, shown: String| {
         if !ok {
@@ -34,8 +37,18 @@ pub(super) fn validate(c: &TaskerConfig, origin: impl Fn(&str) -> String) -> Res
         format!("{:?}", c.logging.format),
     );
     let o = &c.orchestration;
-    check((1..=1000).contains(&o.result_batch_size), "orchestration.result_batch_size", "must be between 1 and 1000", o.result_batch_size.to_string());
-    check((1..=256).contains(&o.result_concurrency), "orchestration.result_concurrency", "must be between 1 and 256", o.result_concurrency.to_string());
+    check(
+        (1..=1000).contains(&o.result_batch_size),
+        "orchestration.result_batch_size",
+        "must be between 1 and 1000",
+        o.result_batch_size.to_string(),
+    );
+    check(
+        (1..=256).contains(&o.result_concurrency),
+        "orchestration.result_concurrency",
+        "must be between 1 and 256",
+        o.result_concurrency.to_string(),
+    );
     check(
         (1..=86_400).contains(&o.visibility_timeout_seconds),
         "orchestration.visibility_timeout_seconds",
@@ -61,7 +74,12 @@ pub(super) fn validate(c: &TaskerConfig, origin: impl Fn(&str) -> String) -> Res
         o.backpressure.queue_depth_threshold.to_string(),
     );
     let w = &c.web;
-    check(w.request_timeout_ms >= 100, "web.request_timeout_ms", "must be at least 100", w.request_timeout_ms.to_string());
+    check(
+        w.request_timeout_ms >= 100,
+        "web.request_timeout_ms",
+        "must be at least 100",
+        w.request_timeout_ms.to_string(),
+    );
     check(
         (1024..=1024 * 1024 * 1024).contains(&w.body_limit_bytes),
         "web.body_limit_bytes",
@@ -69,10 +87,27 @@ pub(super) fn validate(c: &TaskerConfig, origin: impl Fn(&str) -> String) -> Res
         w.body_limit_bytes.to_string(),
     );
     for (i, key) in w.auth.api_keys.iter().enumerate() {
-        check(key.key.len() >= 16, &format!("web.auth.api_keys[{i}].key"), "must be at least 16 characters", "a shorter key".into());
+        check(
+            key.key.len() >= 16,
+            &format!("web.auth.api_keys[{i}].key"),
+            "must be at least 16 characters",
+            "a shorter key".into(),
+        );
+        for p in &key.permissions {
+            if let Err(e) = crate::auth::validate_permission(p) {
+                check(
+                    false,
+                    &format!("web.auth.api_keys[{i}].permissions"),
+                    &e,
+                    format!("{p:?}"),
+                );
+            }
+        }
     }
     if w.auth.enabled {
-        let has_jwt = w.auth.jwt_public_key.is_some() || w.auth.jwt_public_key_path.is_some() || w.auth.jwt_hs256_secret.is_some();
+        let has_jwt = w.auth.jwt_public_key.is_some()
+            || w.auth.jwt_public_key_path.is_some()
+            || w.auth.jwt_hs256_secret.is_some();
         check(
             has_jwt || !w.auth.api_keys.is_empty(),
             "web.auth",
@@ -81,13 +116,27 @@ pub(super) fn validate(c: &TaskerConfig, origin: impl Fn(&str) -> String) -> Res
         );
     }
     let k = &c.worker;
-    check((1..=10_000).contains(&k.max_concurrent_steps), "worker.max_concurrent_steps", "must be between 1 and 10000", k.max_concurrent_steps.to_string());
+    check(
+        (1..=10_000).contains(&k.max_concurrent_steps),
+        "worker.max_concurrent_steps",
+        "must be between 1 and 10000",
+        k.max_concurrent_steps.to_string(),
+    );
     check(
         (1..=86_400).contains(&k.visibility_timeout_seconds),
         "worker.visibility_timeout_seconds",
         "must be between 1 and 86400",
         k.visibility_timeout_seconds.to_string(),
     );
-    check(k.default_step_timeout_seconds >= 1, "worker.default_step_timeout_seconds", "must be at least 1", k.default_step_timeout_seconds.to_string());
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    check(
+        k.default_step_timeout_seconds >= 1,
+        "worker.default_step_timeout_seconds",
+        "must be at least 1",
+        k.default_step_timeout_seconds.to_string(),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }

@@ -144,3 +144,92 @@ pub async fn stale_tasks<'e>(
     .await?;
     Ok(rows)
 }
+
+/// The newest entry of a task.
+pub async fn for_task<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+) -> Result<Option<DlqRow>> {
+    let row = sqlx::query_as::<_, DlqRow>(
+        "SELECT dlq_entry_uuid, task_uuid, original_state, dlq_reason, dlq_timestamp, resolution_status,
+                resolution_timestamp, resolution_notes, resolved_by, task_snapshot, metadata
+         FROM tasker.tasks_dlq WHERE task_uuid = $1
+         ORDER BY dlq_timestamp DESC, dlq_entry_uuid DESC LIMIT 1",
+    )
+    .bind(task_uuid)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// Changes to an entry; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DlqUpdate {
+    /// New resolution status.
+    pub resolution_status: Option<String>,
+    /// New notes.
+    pub resolution_notes: Option<String>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+    /// Metadata merged into the entry's.
+    pub metadata: Option<Value>,
+}
+
+/// Updates an entry; returns it, or None if it does not exist. Leaving `pending` stamps
+/// `resolution_timestamp`.
+pub async fn update<'e>(
+    executor: impl PgExecutor<'e>,
+    entry: Uuid,
+    change: &DlqUpdate,
+) -> Result<Option<DlqRow>> {
+    let row = sqlx::query_as::<_, DlqRow>(
+        "UPDATE tasker.tasks_dlq SET
+             resolution_status = COALESCE($2, resolution_status),
+             resolution_notes = COALESCE($3, resolution_notes),
+             resolved_by = COALESCE($4, resolved_by),
+             metadata = metadata || COALESCE($5, '{}'::jsonb),
+             resolution_timestamp = CASE
+                 WHEN COALESCE($2, resolution_status) <> 'pending' THEN COALESCE(resolution_timestamp, now())
+                 ELSE NULL END,
+             updated_at = now()
+         WHERE dlq_entry_uuid = $1
+         RETURNING dlq_entry_uuid, task_uuid, original_state, dlq_reason, dlq_timestamp, resolution_status,
+                   resolution_timestamp, resolution_notes, resolved_by, task_snapshot, metadata",
+    )
+    .bind(entry)
+    .bind(&change.resolution_status)
+    .bind(&change.resolution_notes)
+    .bind(&change.resolved_by)
+    .bind(&change.metadata)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// Counts per reason and per status, and the oldest pending entry's time.
+pub async fn stats<'e, E>(
+    executor: E,
+) -> Result<(
+    Vec<(String, i64)>,
+    Vec<(String, i64)>,
+    Option<DateTime<Utc>>,
+)>
+where
+    E: PgExecutor<'e> + Copy,
+{
+    let by_reason =
+        sqlx::query_as("SELECT dlq_reason, count(*) FROM tasker.tasks_dlq GROUP BY 1 ORDER BY 1")
+            .fetch_all(executor)
+            .await?;
+    let by_status = sqlx::query_as(
+        "SELECT resolution_status, count(*) FROM tasker.tasks_dlq GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(executor)
+    .await?;
+    let oldest = sqlx::query_scalar(
+        "SELECT min(dlq_timestamp) FROM tasker.tasks_dlq WHERE resolution_status = 'pending'",
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok((by_reason, by_status, oldest))
+}

@@ -139,3 +139,42 @@ impl SqlFunctionExecutor {
         task::next_ready(&self.pool, limit).await
     }
 }
+
+/// Queue depths (messages, visible or not) of every PGMQ queue.
+pub async fn queue_depths(pool: &PgPool) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query_as("SELECT queue_name, queue_length FROM pgmq.metrics_all()")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows)
+}
+
+/// Depth of one queue, or None if it does not exist.
+pub async fn queue_depth(pool: &PgPool, queue: &str) -> Result<Option<i64>> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = $1)")
+            .bind(queue)
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        return Ok(None);
+    }
+    let depth = sqlx::query_scalar("SELECT queue_length FROM pgmq.metrics($1)")
+        .bind(queue)
+        .fetch_one(pool)
+        .await?;
+    Ok(Some(depth))
+}
+
+/// Which of `queues` are missing.
+pub async fn missing_queues(pool: &PgPool, queues: &[&str]) -> Result<Vec<String>> {
+    let present: Vec<String> =
+        sqlx::query_scalar("SELECT queue_name FROM pgmq.meta WHERE queue_name = ANY($1)")
+            .bind(queues)
+            .fetch_all(pool)
+            .await?;
+    Ok(queues
+        .iter()
+        .filter(|q| !present.iter().any(|p| p == *q))
+        .map(|q| q.to_string())
+        .collect())
+}

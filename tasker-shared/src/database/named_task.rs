@@ -169,3 +169,49 @@ pub async fn find<'e>(
         template,
     }))
 }
+
+/// A registry row, for listings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NamedTaskRow {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Identity strategy.
+    pub identity_strategy: String,
+    /// The template JSON.
+    pub configuration: serde_json::Value,
+    /// First registered.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every registered template, by namespace, name and version; or one of them.
+pub async fn list<'e>(
+    executor: impl PgExecutor<'e>,
+    exact: Option<(&str, &str, &str)>,
+) -> Result<Vec<NamedTaskRow>> {
+    let (ns, name, version) = match exact {
+        Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query_as::<_, NamedTaskRow>(
+        "SELECT ns.name AS namespace, nt.name, nt.version, nt.description, nt.identity_strategy,
+                nt.configuration, nt.created_at, nt.updated_at
+         FROM tasker.named_tasks nt
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+         WHERE ($1::text IS NULL OR (ns.name = $1 AND nt.name = $2 AND nt.version = $3))
+         ORDER BY ns.name, nt.name, nt.created_at",
+    )
+    .bind(ns)
+    .bind(name)
+    .bind(version)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}

@@ -10,6 +10,7 @@ use crate::state_machine::{TaskState, WorkflowStepState};
 
 /// `POST /v1/tasks`: create a task from a registered template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskRequest {
     /// The template's namespace.
@@ -110,6 +111,7 @@ impl TaskRequest {
 
 /// A task, with where it stands and its steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskResponse {
     /// The task.
     pub task_uuid: Uuid,
@@ -169,6 +171,7 @@ pub struct TaskResponse {
 
 /// A step, with its readiness and latest result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepResponse {
     /// The step.
     pub step_uuid: Uuid,
@@ -208,6 +211,7 @@ pub struct StepResponse {
 /// step. Each takes the acting person or system and a reason, both stored in the step's
 /// transition metadata and shown by the audit route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "action_type", rename_all = "snake_case")]
 pub enum StepManualAction {
     /// Put a step in `error` back to `pending` with its attempts reset, so it runs again.
@@ -237,6 +241,7 @@ pub enum StepManualAction {
 
 /// The result an operator records with `complete_manually`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompletionData {
     /// The step's result, handed to its dependents like a handler's result.
@@ -298,6 +303,7 @@ impl StepManualAction {
 
 /// One entry of a step's history (`GET .../workflow_steps/{step_uuid}/audit`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepAuditResponse {
     /// The transition.
     pub transition_uuid: Uuid,
@@ -325,6 +331,7 @@ pub struct StepAuditResponse {
 
 /// A dead-letter entry (`GET /v1/dlq`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DlqEntry {
     /// The entry.
     pub dlq_entry_uuid: Uuid,
@@ -353,6 +360,7 @@ pub struct DlqEntry {
 
 /// `GET /v1/tasks`: one page of tasks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskListResponse {
     /// The tasks on this page (without their steps).
     pub tasks: Vec<TaskResponse>,
@@ -362,6 +370,7 @@ pub struct TaskListResponse {
 
 /// Page metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pagination {
     /// This page, from 1.
     pub page: u32,
@@ -395,6 +404,7 @@ impl Pagination {
 
 /// `GET /v1/tasks/{uuid}/summary`: a compact view of a task for dashboards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskSummaryResponse {
     /// The task.
     pub task_uuid: Uuid,
@@ -424,6 +434,7 @@ pub struct TaskSummaryResponse {
 
 /// One step in a [`TaskSummaryResponse`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepSummary {
     /// The step.
     pub step_uuid: Uuid,
@@ -441,6 +452,7 @@ pub struct StepSummary {
 
 /// `GET /v1/templates`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateListResponse {
     /// Namespaces with registered templates.
     pub namespaces: Vec<NamespaceSummary>,
@@ -450,6 +462,7 @@ pub struct TemplateListResponse {
 
 /// A namespace in [`TemplateListResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceSummary {
     /// Its name.
     pub name: String,
@@ -459,6 +472,7 @@ pub struct NamespaceSummary {
 
 /// A template in [`TemplateListResponse`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateSummary {
     /// Namespace.
     pub namespace: String,
@@ -478,6 +492,7 @@ pub struct TemplateSummary {
 
 /// `GET /v1/templates/{namespace}/{name}/{version}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateResponse {
     /// Namespace, name, version and the rest.
     #[serde(flatten)]
@@ -490,6 +505,7 @@ pub struct TemplateResponse {
 
 /// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`: investigation progress.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DlqUpdateRequest {
     /// `pending`, `manually_resolved`, `permanently_failed` or `cancelled`.
@@ -508,6 +524,7 @@ pub struct DlqUpdateRequest {
 
 /// `GET /v1/dlq/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DlqStatsResponse {
     /// Entries in all.
     pub total: u64,
@@ -521,6 +538,7 @@ pub struct DlqStatsResponse {
 
 /// `GET /health/ready` and `/health/detailed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadinessResponse {
     /// `ready` or `not_ready`.
     pub status: String,
@@ -535,6 +553,7 @@ pub struct ReadinessResponse {
 
 /// One readiness check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthCheck {
     /// `healthy` or `unhealthy`.
     pub status: String,
@@ -546,6 +565,7 @@ pub struct HealthCheck {
 
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     /// `healthy` or `unhealthy`.
     pub status: String,
@@ -555,6 +575,7 @@ pub struct HealthResponse {
 
 /// Every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorBody,
@@ -562,6 +583,7 @@ pub struct ErrorResponse {
 
 /// The body of an error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable, machine-readable code such as `NOT_FOUND`.
     pub code: String,

@@ -17,6 +17,12 @@ use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::lifecycle::task_initializer::{CreateTaskError, create_task as initialize};
 
 /// `POST /v1/tasks`: 201 with the task.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = tasker_shared::api::TaskRequest,
+    responses((status = 201, description = "Created", body = tasker_shared::api::TaskResponse),
+        (status = 400, description = "Malformed JSON", body = tasker_shared::api::ErrorResponse), (status = 404, description = "Unknown template or version", body = tasker_shared::api::ErrorResponse),
+        (status = 409, description = "Duplicate identity; `existing_task_uuid` names the task", body = tasker_shared::api::ErrorResponse),
+        (status = 413, description = "Body too large", body = tasker_shared::api::ErrorResponse), (status = 422, description = "Invalid request", body = tasker_shared::api::ErrorResponse),
+        (status = 503, description = "Backpressure; see Retry-After", body = tasker_shared::api::ErrorResponse)))]
 pub async fn create_task(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TaskRequest>,
@@ -53,6 +59,8 @@ pub async fn create_task(
 }
 
 /// `GET /v1/tasks/{task_uuid}`.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+    responses((status = 200, body = tasker_shared::api::TaskResponse), (status = 400, description = "Not a UUID", body = tasker_shared::api::ErrorResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn get_task(
     State(state): State<AppState>,
     Path(task_uuid): Path<String>,
@@ -151,6 +159,10 @@ pub struct CancelParams {
 }
 
 /// `DELETE /v1/tasks/{task_uuid}`: cancels the task and answers with it.
+#[utoipa::path(delete, path = "/v1/tasks/{task_uuid}", tag = "tasks",
+    params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("reason" = Option<String>, Query, description = "Why"), ("cancelled_by" = Option<String>, Query, description = "Who")),
+    responses((status = 200, description = "Cancelled", body = tasker_shared::api::TaskResponse), (status = 404, body = tasker_shared::api::ErrorResponse),
+        (status = 409, description = "The task already ended", body = tasker_shared::api::ErrorResponse)))]
 pub async fn cancel_task(
     State(state): State<AppState>,
     Path(task_uuid): Path<String>,
@@ -189,6 +201,11 @@ pub struct ListParams {
 
 /// `GET /v1/tasks?namespace=&status=&initiator=&source_system=&page=1&per_page=25`:
 /// newest first, without their steps.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks",
+    params(("page" = Option<u32>, Query, description = "From 1"), ("per_page" = Option<u32>, Query, description = "1-100, default 25"),
+        ("namespace" = Option<String>, Query), ("status" = Option<String>, Query, description = "A task state"),
+        ("initiator" = Option<String>, Query), ("source_system" = Option<String>, Query)),
+    responses((status = 200, body = tasker_shared::api::TaskListResponse), (status = 400, body = tasker_shared::api::ErrorResponse)))]
 pub async fn list_tasks(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -231,6 +248,8 @@ pub async fn list_tasks(
 }
 
 /// `GET /v1/tasks/{task_uuid}/summary`: a compact view for dashboards.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/summary", tag = "tasks", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+    responses((status = 200, body = tasker_shared::api::TaskSummaryResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn task_summary(
     State(state): State<AppState>,
     Path(task_uuid): Path<String>,

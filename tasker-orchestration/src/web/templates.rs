@@ -27,6 +27,8 @@ fn summary(row: &NamedTaskRow) -> TemplateSummary {
 }
 
 /// `GET /v1/templates`: namespaces and every registered template version.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates",
+    responses((status = 200, body = tasker_shared::api::TemplateListResponse)))]
 pub async fn list_templates(
     State(state): State<AppState>,
 ) -> Result<Json<TemplateListResponse>, ApiError> {
@@ -48,6 +50,9 @@ pub async fn list_templates(
 }
 
 /// `GET /v1/templates/{namespace}/{name}/{version}`.
+#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = tasker_shared::api::TemplateResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn get_template(
     State(state): State<AppState>,
     Path((namespace, name, version)): Path<(String, String, String)>,

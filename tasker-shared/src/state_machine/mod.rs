@@ -104,3 +104,37 @@ macro_rules! string_enum {
     };
 }
 pub(crate) use string_enum;
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+    fn string_enum(values: Vec<&'static str>, description: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values))
+            .description(Some(description))
+            .into()
+    }
+
+    impl utoipa::PartialSchema for super::TaskState {
+        fn schema() -> RefOr<Schema> {
+            string_enum(
+                Self::ALL.iter().map(|s| s.as_str()).collect(),
+                "A task state.",
+            )
+        }
+    }
+    impl utoipa::ToSchema for super::TaskState {}
+
+    impl utoipa::PartialSchema for super::WorkflowStepState {
+        fn schema() -> RefOr<Schema> {
+            string_enum(
+                Self::ALL.iter().map(|s| s.as_str()).collect(),
+                "A workflow step state.",
+            )
+        }
+    }
+    impl utoipa::ToSchema for super::WorkflowStepState {}
+}

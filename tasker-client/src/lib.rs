@@ -88,29 +88,131 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct OrchestrationClient {
     base_url: String,
     http: reqwest::Client,
+    auth: Option<(reqwest::header::HeaderName, String)>,
+    retries: u32,
 }
 
-impl OrchestrationClient {
-    /// A client for `base_url` (for example `http://localhost:8080`) with a 30 s timeout.
-    pub fn new(base_url: &str) -> Result<Self> {
-        let trimmed = base_url.trim_end_matches('/');
+/// Options for an [`OrchestrationClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tasker_client::OrchestrationClient;
+///
+/// let client = OrchestrationClient::builder("http://localhost:8080")
+///     .timeout(Duration::from_secs(5))
+///     .bearer_token("eyJ...")
+///     .retries(3)
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.base_url(), "http://localhost:8080");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    timeout: Duration,
+    auth: Option<(reqwest::header::HeaderName, String)>,
+    retries: u32,
+}
+
+impl ClientBuilder {
+    /// Per-request time limit (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Authenticate with `Authorization: Bearer <token>`.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some((
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.into()),
+        ));
+        self
+    }
+
+    /// Authenticate with `X-API-Key`.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.auth = Some((
+            reqwest::header::HeaderName::from_static("x-api-key"),
+            key.into(),
+        ));
+        self
+    }
+
+    /// Retries of idempotent calls (reads) after a connection failure or a 502/503/504,
+    /// with exponential backoff from 100 ms (default 2).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Result<OrchestrationClient> {
+        let trimmed = self.base_url.trim_end_matches('/');
         if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
             return Err(Error::InvalidUrl {
-                url: base_url.to_string(),
+                url: self.base_url.clone(),
                 reason: "it must start with http:// or https://".into(),
             });
         }
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(self.timeout)
             .build()
             .map_err(|e| Error::InvalidUrl {
-                url: base_url.to_string(),
+                url: self.base_url.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self {
+        Ok(OrchestrationClient {
             base_url: trimmed.to_string(),
             http,
+            auth: self.auth,
+            retries: self.retries,
         })
+    }
+}
+
+impl OrchestrationClient {
+    /// A client for `base_url` (for example `http://localhost:8080`) with default options.
+    pub fn new(base_url: &str) -> Result<Self> {
+        Self::builder(base_url).build()
+    }
+
+    /// A builder for a client of `base_url`.
+    pub fn builder(base_url: &str) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.to_string(),
+            timeout: Duration::from_secs(30),
+            auth: None,
+            retries: 2,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, url);
+        match &self.auth {
+            Some((name, value)) => builder.header(name.clone(), value.clone()),
+            None => builder,
+        }
+    }
+
+    /// Sends a GET, retrying transient failures.
+    async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T> {
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            let outcome = decode(url, self.request(reqwest::Method::GET, url).send().await).await;
+            let transient = match &outcome {
+                Err(Error::Connection { .. }) => true,
+                Err(Error::Api { status, .. }) => matches!(status.as_u16(), 502..=504),
+                _ => false,
+            };
+            if !transient || attempt >= self.retries {
+                return outcome;
+            }
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
     }
 
     /// The server's base URL.
@@ -121,29 +223,31 @@ impl OrchestrationClient {
     /// `POST /v1/tasks`.
     pub async fn create_task(&self, request: &TaskRequest) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks", self.base_url);
-        let response = self.http.post(&url).json(request).send().await;
+        let response = self
+            .request(reqwest::Method::POST, &url)
+            .json(request)
+            .send()
+            .await;
         decode(&url, response).await
     }
 
     /// `GET /v1/tasks/{uuid}`.
     pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 
     /// `DELETE /v1/tasks/{uuid}`: cancels the task; returns it.
     pub async fn cancel_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
-        let response = self.http.delete(&url).send().await;
+        let response = self.request(reqwest::Method::DELETE, &url).send().await;
         decode(&url, response).await
     }
 
     /// `GET /v1/tasks/{uuid}/workflow_steps`.
     pub async fn list_task_steps(&self, task_uuid: Uuid) -> Result<Vec<StepResponse>> {
         let url = format!("{}/v1/tasks/{task_uuid}/workflow_steps", self.base_url);
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 
     /// `GET /v1/tasks/{uuid}/workflow_steps/{step_uuid}`.
@@ -152,8 +256,7 @@ impl OrchestrationClient {
             "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
             self.base_url
         );
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 
     /// `PATCH /v1/tasks/{uuid}/workflow_steps/{step_uuid}`: an operator action.
@@ -167,7 +270,11 @@ impl OrchestrationClient {
             "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
             self.base_url
         );
-        let response = self.http.patch(&url).json(action).send().await;
+        let response = self
+            .request(reqwest::Method::PATCH, &url)
+            .json(action)
+            .send()
+            .await;
         decode(&url, response).await
     }
 
@@ -181,8 +288,7 @@ impl OrchestrationClient {
             "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
             self.base_url
         );
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 
     /// `GET /v1/dlq`, optionally of one resolution status.
@@ -191,15 +297,13 @@ impl OrchestrationClient {
             Some(s) => format!("{}/v1/dlq?resolution_status={s}", self.base_url),
             None => format!("{}/v1/dlq", self.base_url),
         };
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 
     /// `GET /health`.
     pub async fn health_check(&self) -> Result<HealthResponse> {
         let url = format!("{}/health", self.base_url);
-        let response = self.http.get(&url).send().await;
-        decode(&url, response).await
+        self.get_json(&url).await
     }
 }
 

@@ -6,5 +6,6 @@ mod concurrency;
 mod failures;
 mod linear;
 mod operations;
+mod server;
 mod worker;
 mod workflows;

@@ -25,8 +25,9 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use tasker_shared::api::{
-    DlqEntry, ErrorResponse, HealthResponse, StepAuditResponse, StepManualAction, StepResponse,
-    TaskRequest, TaskResponse,
+    DlqEntry, DlqStatsResponse, DlqUpdateRequest, ErrorResponse, HealthResponse, ReadinessResponse,
+    StepAuditResponse, StepManualAction, StepResponse, TaskListResponse, TaskRequest, TaskResponse,
+    TaskSummaryResponse, TemplateListResponse, TemplateResponse,
 };
 
 /// What can go wrong calling the API.
@@ -293,10 +294,108 @@ impl OrchestrationClient {
 
     /// `GET /v1/dlq`, optionally of one resolution status.
     pub async fn list_dlq(&self, resolution_status: Option<&str>) -> Result<Vec<DlqEntry>> {
-        let url = match resolution_status {
-            Some(s) => format!("{}/v1/dlq?resolution_status={s}", self.base_url),
-            None => format!("{}/v1/dlq", self.base_url),
-        };
+        self.list_dlq_page(resolution_status, 50, 0).await
+    }
+
+    /// `GET /v1/dlq` with paging.
+    pub async fn list_dlq_page(
+        &self,
+        resolution_status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<DlqEntry>> {
+        let mut url = format!("{}/v1/dlq?limit={limit}&offset={offset}", self.base_url);
+        if let Some(s) = resolution_status {
+            url.push_str(&format!("&resolution_status={}", encode(s)));
+        }
+        self.get_json(&url).await
+    }
+
+    /// `GET /v1/tasks` with filters and paging.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// use tasker_client::TaskFilters;
+    /// let page = client.list_tasks(&TaskFilters { namespace: Some("payments".into()), ..Default::default() }).await?;
+    /// println!("{} tasks", page.pagination.total_count);
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_tasks(&self, filters: &TaskFilters) -> Result<TaskListResponse> {
+        let url = format!("{}/v1/tasks{}", self.base_url, filters.query());
+        self.get_json(&url).await
+    }
+
+    /// `GET /v1/tasks/{uuid}/summary`.
+    pub async fn task_summary(&self, task_uuid: Uuid) -> Result<TaskSummaryResponse> {
+        let url = format!("{}/v1/tasks/{task_uuid}/summary", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `GET /v1/templates`.
+    pub async fn list_templates(&self) -> Result<TemplateListResponse> {
+        let url = format!("{}/v1/templates", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `GET /v1/templates/{namespace}/{name}/{version}`.
+    pub async fn get_template(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<TemplateResponse> {
+        let url = format!(
+            "{}/v1/templates/{}/{}/{}",
+            self.base_url,
+            encode(namespace),
+            encode(name),
+            encode(version)
+        );
+        self.get_json(&url).await
+    }
+
+    /// `GET /v1/dlq/task/{task_uuid}`.
+    pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<DlqEntry> {
+        let url = format!("{}/v1/dlq/task/{task_uuid}", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`.
+    pub async fn update_dlq_entry(
+        &self,
+        entry: Uuid,
+        update: &DlqUpdateRequest,
+    ) -> Result<DlqEntry> {
+        let url = format!("{}/v1/dlq/entry/{entry}", self.base_url);
+        let response = self
+            .request(reqwest::Method::PATCH, &url)
+            .json(update)
+            .send()
+            .await;
+        decode(&url, response).await
+    }
+
+    /// `GET /v1/dlq/stats`.
+    pub async fn dlq_stats(&self) -> Result<DlqStatsResponse> {
+        let url = format!("{}/v1/dlq/stats", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `GET /health/ready` (an unready server answers with an error carrying status 503).
+    pub async fn readiness(&self) -> Result<ReadinessResponse> {
+        let url = format!("{}/health/ready", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `GET /health/detailed`.
+    pub async fn health_detailed(&self) -> Result<ReadinessResponse> {
+        let url = format!("{}/health/detailed", self.base_url);
+        self.get_json(&url).await
+    }
+
+    /// `GET /config` (when the server enables it).
+    pub async fn get_config(&self) -> Result<serde_json::Value> {
+        let url = format!("{}/config", self.base_url);
         self.get_json(&url).await
     }
 
@@ -369,4 +468,53 @@ mod tests {
                 .starts_with("cannot reach the Tasker server at http://127.0.0.1:9/health")
         );
     }
+}
+
+/// Filters of [`OrchestrationClient::list_tasks`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilters {
+    /// Template namespace.
+    pub namespace: Option<String>,
+    /// Task state.
+    pub status: Option<String>,
+    /// Who asked.
+    pub initiator: Option<String>,
+    /// Which system asked.
+    pub source_system: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u32>,
+    /// Items per page, 1-100.
+    pub per_page: Option<u32>,
+}
+
+impl TaskFilters {
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        for (key, value) in [
+            ("namespace", &self.namespace),
+            ("status", &self.status),
+            ("initiator", &self.initiator),
+            ("source_system", &self.source_system),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{key}={}", encode(v)));
+            }
+        }
+        if let Some(p) = self.page {
+            parts.push(format!("page={p}"));
+        }
+        if let Some(p) = self.per_page {
+            parts.push(format!("per_page={p}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes a query value or path segment.
+fn encode(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }

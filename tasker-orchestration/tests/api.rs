@@ -613,3 +613,14 @@ async fn every_listed_route_is_routed() {
         );
     }
 }
+
+#[test]
+fn enabling_auth_without_credentials_is_refused_at_start() {
+    let mut config = TaskerConfig::default();
+    config.web.auth.enabled = true;
+    let err = Authenticator::from_config(&config.web.auth).unwrap_err();
+    assert!(
+        err.contains("TASKER__WEB__AUTH__JWT_PUBLIC_KEY_PATH"),
+        "{err}"
+    );
+}

@@ -179,6 +179,9 @@ pub struct StepResponse {
     pub task_uuid: Uuid,
     /// Step name from the template.
     pub name: String,
+    /// Names of the steps it depends on (its direct parents), sorted.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
     /// Current state.
     pub current_state: WorkflowStepState,
     /// All parents complete or resolved.

@@ -168,21 +168,3 @@ fn errors_name_the_key_and_its_origin() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
-#[test]
-fn enabling_auth_without_credentials_names_what_enabled_it() {
-    let p = problems(
-        load_from(
-            None,
-            "x",
-            None,
-            &vars(&[("TASKER__WEB__AUTH__ENABLED", "true")]),
-        )
-        .unwrap_err(),
-    );
-    assert_eq!(p.len(), 1);
-    assert!(
-        p[0].ends_with("(from environment variable TASKER__WEB__AUTH__ENABLED)"),
-        "{p:?}"
-    );
-}

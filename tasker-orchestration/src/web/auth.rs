@@ -73,6 +73,15 @@ impl Authenticator {
 
     /// Builds from `[web.auth]`; errors name the key that is wrong.
     pub fn from_config(c: &AuthConfig) -> Result<Self, String> {
+        let has_credentials = c.jwt_public_key.is_some()
+            || c.jwt_public_key_path.is_some()
+            || c.jwt_hs256_secret.is_some()
+            || !c.api_keys.is_empty();
+        if c.enabled && !has_credentials {
+            return Err("web.auth.enabled is true but no credentials are accepted: set web.auth.jwt_public_key_path \
+                 (TASKER__WEB__AUTH__JWT_PUBLIC_KEY_PATH), jwt_public_key, jwt_hs256_secret or api_keys"
+                .into());
+        }
         let mut keys = Vec::new();
         let pem = match (&c.jwt_public_key, &c.jwt_public_key_path) {
             (Some(inline), _) => Some((inline.clone(), "web.auth.jwt_public_key".to_string())),

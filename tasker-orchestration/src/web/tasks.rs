@@ -147,6 +147,7 @@ pub(super) fn step_response(detail: step::StepDetail) -> Result<StepResponse, Ap
         last_attempted_at: r.last_attempted_at,
         results: detail.results,
         completed_at: detail.completed_at,
+        dependencies: detail.parent_names,
     })
 }
 

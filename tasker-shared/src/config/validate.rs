@@ -104,17 +104,6 @@ pub(super) fn validate(
             }
         }
     }
-    if w.auth.enabled {
-        let has_jwt = w.auth.jwt_public_key.is_some()
-            || w.auth.jwt_public_key_path.is_some()
-            || w.auth.jwt_hs256_secret.is_some();
-        check(
-            has_jwt || !w.auth.api_keys.is_empty(),
-            "web.auth",
-            "is enabled but accepts no credentials: set jwt_public_key, jwt_public_key_path, jwt_hs256_secret or api_keys",
-            "none".into(),
-        );
-    }
     let k = &c.worker;
     check(
         (1..=10_000).contains(&k.max_concurrent_steps),

@@ -82,19 +82,27 @@ pub struct StepDetail {
     pub created_at: DateTime<Utc>,
     /// Completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Names of the direct parents, sorted.
+    pub parent_names: Vec<String>,
 }
+
+const PARENT_NAMES: &str = "COALESCE((SELECT array_agg(pn.name::text ORDER BY pn.name)
+        FROM tasker.workflow_step_edges e
+        JOIN tasker.workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
+        JOIN tasker.named_steps pn ON pn.named_step_uuid = p.named_step_uuid
+        WHERE e.to_step_uuid = r.workflow_step_uuid), '{}') AS parent_names";
 
 /// All steps of a task, in creation (template) order.
 pub async fn list_for_task<'e>(
     executor: impl PgExecutor<'e>,
     task_uuid: Uuid,
 ) -> Result<Vec<StepDetail>> {
-    let rows = sqlx::query_as::<_, StepDetail>(
-        "SELECT r.*, ws.results, ws.created_at, ws.completed_at
+    let rows = sqlx::query_as::<_, StepDetail>(&format!(
+        "SELECT r.*, ws.results, ws.created_at, ws.completed_at, {PARENT_NAMES}
          FROM tasker.get_step_readiness_status($1) r
          JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = r.workflow_step_uuid
-         ORDER BY ws.workflow_step_uuid",
-    )
+         ORDER BY ws.workflow_step_uuid"
+    ))
     .bind(task_uuid)
     .fetch_all(executor)
     .await?;
@@ -442,11 +450,11 @@ pub async fn get_detail<'e>(
     task_uuid: Uuid,
     step_uuid: Uuid,
 ) -> Result<Option<StepDetail>> {
-    let row = sqlx::query_as::<_, StepDetail>(
-        "SELECT r.*, ws.results, ws.created_at, ws.completed_at
+    let row = sqlx::query_as::<_, StepDetail>(&format!(
+        "SELECT r.*, ws.results, ws.created_at, ws.completed_at, {PARENT_NAMES}
          FROM tasker.get_step_readiness_status($1, ARRAY[$2]::uuid[]) r
-         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = r.workflow_step_uuid",
-    )
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = r.workflow_step_uuid"
+    ))
     .bind(task_uuid)
     .bind(step_uuid)
     .fetch_optional(executor)

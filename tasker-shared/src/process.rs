@@ -12,11 +12,12 @@ pub fn init_tracing(format: &str, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
+    // try_init: embedding processes (the Ruby gem) may call this more than once.
+    let _ = if format == "json" {
+        builder.json().try_init()
     } else {
-        builder.init();
-    }
+        builder.try_init()
+    };
 }
 
 /// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM.

@@ -624,3 +624,43 @@ async fn send_with_notify_is_transactional() {
 fn tokio_util_token() -> tokio_util::sync::CancellationToken {
     tokio_util::sync::CancellationToken::new()
 }
+
+#[tokio::test]
+async fn settled_tasks_are_announced_in_their_transaction() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen(transition::SETTLED_CHANNEL).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    // Not settled: no notification.
+    transition::transition_task(
+        &mut conn,
+        c.task_uuid,
+        &[TaskState::Pending],
+        TaskState::StepsInProcess,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    transition::transition_task(
+        &mut conn,
+        c.task_uuid,
+        &[TaskState::StepsInProcess],
+        TaskState::Cancelled,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+    assert_eq!(
+        payload,
+        json!({"task_uuid": c.task_uuid, "status": "cancelled"})
+    );
+}

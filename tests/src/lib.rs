@@ -30,8 +30,11 @@ pub fn workspace_root() -> PathBuf {
 /// A binary built next to the running test executable.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).unwrap();
+    // target/<profile>/deps/<test> or target/<profile>/<binary> → target/<profile>/<name>
+    let mut dir = exe.parent().unwrap();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().unwrap();
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -34,6 +34,11 @@ fn check_sources<S: Copy + std::fmt::Display>(
         .collect()
 }
 
+/// Channel announcing that a task reached `complete`, `error`, `cancelled`,
+/// `resolved_manually` or `blocked_by_failures`; the payload is
+/// `{"task_uuid": "...", "status": "..."}`.
+pub const SETTLED_CHANNEL: &str = "tasker_task_settled";
+
 /// Records a task's first state.
 pub async fn insert_initial_task_state(
     conn: &mut PgConnection,
@@ -85,22 +90,39 @@ pub async fn transition_task(
     metadata: &Value,
 ) -> Result<TransitionOutcome<TaskState>> {
     let sources = check_sources("task", from, to, TaskState::can_transition_to)?;
+    // Waiters (the CLI, benchmarks, operators' tools) hear about settled tasks on
+    // SETTLED_CHANNEL, in the same transaction; the table stays the truth.
+    let settled = matches!(
+        to,
+        TaskState::Complete
+            | TaskState::Error
+            | TaskState::Cancelled
+            | TaskState::ResolvedManually
+            | TaskState::BlockedByFailures
+    );
+    let payload = serde_json::json!({"task_uuid": task_uuid, "status": to.as_str()}).to_string();
     let applied: Option<String> = sqlx::query_scalar(
         "WITH prev AS (
              UPDATE tasker.task_transitions SET most_recent = false
              WHERE task_uuid = $1 AND most_recent AND to_state = ANY($2)
              RETURNING to_state, sort_key
+         ), ins AS (
+             INSERT INTO tasker.task_transitions
+                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
+             SELECT $3, $1, $4, prev.to_state, $5, prev.sort_key + 1, true FROM prev
+             RETURNING from_state
          )
-         INSERT INTO tasker.task_transitions
-             (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
-         SELECT $3, $1, $4, prev.to_state, $5, prev.sort_key + 1, true FROM prev
-         RETURNING from_state",
+         SELECT ins.from_state FROM ins
+         LEFT JOIN LATERAL (SELECT pg_notify($7, $8) WHERE $6) n ON true",
     )
     .bind(task_uuid)
     .bind(&sources)
     .bind(Uuid::now_v7())
     .bind(to.as_str())
     .bind(metadata)
+    .bind(settled)
+    .bind(SETTLED_CHANNEL)
+    .bind(&payload)
     .fetch_optional(&mut *conn)
     .await?;
     match applied {

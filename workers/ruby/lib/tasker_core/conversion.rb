@@ -15,7 +15,7 @@ module TaskerCore
   # | Symbol                             | string (its name)                     |
   # | Time, DateTime                     | ISO 8601 string with fraction and offset |
   # | Date                               | ISO 8601 date string                  |
-  # | BigDecimal, Rational               | string, exact (`"12.30"`, `"1/3"`)    |
+  # | BigDecimal, Rational               | string, exact (`"12.3"`, `"1/3"`)     |
   # | anything with #to_h                | its hash, converted the same way      |
   #
   # Anything else raises ConversionError naming where it was, which the worker records

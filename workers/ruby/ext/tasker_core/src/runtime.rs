@@ -72,11 +72,13 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         ));
     }
     let mut worker_config = WorkerConfig::from_settings(&config);
-    if let Some(id) = text("worker_id") {
-        worker_config.worker_id = id;
-    } else {
-        worker_config.worker_id = format!("ruby-worker-{}", std::process::id());
-    }
+    worker_config.worker_id = text("worker_id")
+        .or_else(|| {
+            std::env::var("TASKER_WORKER_ID")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or_else(|| format!("ruby-worker-{}", std::process::id()));
     let requested: Vec<String> = options
         .get("namespaces")
         .and_then(Value::as_array)

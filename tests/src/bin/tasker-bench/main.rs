@@ -1,0 +1,197 @@
+//! `tasker-bench`: measures Tasker with real processes on a real PostgreSQL, next to the
+//! ceilings of the same machine measured in the same run. See docs/benchmarks.md.
+//!
+//! Run it through `scripts/bench.sh` (release build, durable PostgreSQL).
+
+#![allow(clippy::unwrap_used)]
+
+mod ceilings;
+mod report;
+mod workload;
+
+use std::time::Duration;
+
+use serde_json::json;
+use tasker_tests::{Cluster, ClusterOptions};
+
+use report::Report;
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = env_or("BENCH_RUNS", 200);
+    let throughput_secs: u64 = env_or("BENCH_THROUGHPUT_SECONDS", 20);
+    let history: u64 = env_or("BENCH_HISTORY_TASKS", 100_000);
+    let mut report = Report::default();
+
+    let templates = workload::write_templates();
+    let cluster = Cluster::start_with(ClusterOptions {
+        templates: templates.clone(),
+        env: vec![
+            ("TASKER_ENV".into(), "bench".into()),
+            (
+                "RUST_LOG".into(),
+                "warn,tasker_orchestration::core=info,tasker_worker::core=info".into(),
+            ),
+            ("TASKER__WORKER__MAX_CONCURRENT_STEPS".into(), "32".into()),
+            ("TASKER__DATABASE__MAX_CONNECTIONS".into(), "24".into()),
+            (
+                "TASKER__ORCHESTRATION__BACKPRESSURE__QUEUE_DEPTH_THRESHOLD".into(),
+                "100000000".into(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let pool = cluster.db.pool.clone();
+    let pids = (
+        cluster.server.child.id().unwrap(),
+        cluster.workers[0].child.id().unwrap(),
+    );
+    // Idle first: later phases leave statistics that idle backends flush up to 10 s late.
+    eprintln!("bench: cluster up; settling, then measuring idle load");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let idle = workload::idle_rate(&pool, Duration::from_secs(10)).await;
+    report.value("idle load", idle, "xact/s", "≤ 1");
+    report.value("RSS server, idle", workload::rss_mb(pids.0), "MB", "≤ 40");
+    report.value("RSS worker, idle", workload::rss_mb(pids.1), "MB", "≤ 25");
+    eprintln!("bench: ceilings");
+
+    let c = ceilings::measure(&pool).await;
+    report.ceiling("single-statement commit p50", c.commit_ms, "ms");
+    report.ceiling("NOTIFY round trip p50", c.notify_ms, "ms");
+    report.ceiling("pgmq send+read+delete, batch 1", c.pgmq_batch1, "msg/s");
+    report.ceiling("pgmq send+read+delete, batch 100", c.pgmq_batch100, "msg/s");
+    let floor_ms = 4.0 * 3.0 * c.commit_ms + 8.0 * c.notify_ms;
+    report.ceiling("linear-4 floor (12 commits + 8 notifies)", floor_ms, "ms");
+
+    // Let the ceiling connections' statistics reach pg_stat_database before counting.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+
+    let driver = workload::Driver::new(&cluster).await;
+    eprintln!("bench: latency ({runs} runs per shape)");
+    let mut linear_p50 = 0.0;
+    for (name, steps) in [
+        ("bench_linear", 4),
+        ("bench_diamond", 4),
+        ("bench_tree", 8),
+        ("bench_mixed", 7),
+    ] {
+        let lat = driver.latencies(name, runs).await;
+        let (p50, p95, p99) = report::percentiles(&lat);
+        if name == "bench_linear" {
+            linear_p50 = p50;
+        }
+        report.value(
+            &format!("{name} ({steps} steps) p50"),
+            p50,
+            "ms",
+            if name == "bench_linear" {
+                "≤ 20, ≤ 2× floor"
+            } else {
+                ""
+            },
+        );
+        report.value(&format!("{name} p95"), p95, "ms", "");
+        report.value(
+            &format!("{name} p99"),
+            p99,
+            "ms",
+            if name == "bench_linear" {
+                "≤ 3× p50"
+            } else {
+                ""
+            },
+        );
+    }
+    report.value("linear-4 p50 / floor", linear_p50 / floor_ms, "×", "≤ 2");
+
+    eprintln!("bench: database work per task");
+    let work = workload::db_work(&driver, &pool, 50, idle).await;
+    report.value(
+        "committed transactions per linear-4 task",
+        work.0,
+        "xact",
+        "≤ 20",
+    );
+    report.value(
+        "write transactions per linear-4 task",
+        work.1,
+        "xact",
+        "≤ 12",
+    );
+
+    eprintln!("bench: step throughput ({throughput_secs} s, 200 tasks in flight)");
+    let (tasks_per_s, steps_per_s) = driver
+        .throughput("bench_linear", 200, Duration::from_secs(throughput_secs))
+        .await;
+    report.value(
+        "step throughput",
+        steps_per_s,
+        "steps/s",
+        "≥ 2000, ≥ 2× pgmq batch 1",
+    );
+    report.value("task throughput", tasks_per_s, "tasks/s", "");
+    report.value(
+        "step throughput / pgmq batch 1",
+        steps_per_s / c.pgmq_batch1.max(1.0),
+        "×",
+        "≥ 2",
+    );
+    report.value(
+        "RSS server, after throughput",
+        workload::rss_mb(pids.0),
+        "MB",
+        "flat",
+    );
+    report.value(
+        "RSS worker, after throughput",
+        workload::rss_mb(pids.1),
+        "MB",
+        "flat",
+    );
+
+    eprintln!("bench: task creation");
+    let created = driver.creation_rate(8, Duration::from_secs(10)).await;
+    report.value("task creation (8 clients)", created, "tasks/s", "≥ 1000");
+    driver.drain(&pool).await;
+
+    eprintln!("bench: scale in the task (1000-step fan-out/fan-in)");
+    let big = driver.latencies("bench_fanout_1000", 3).await;
+    let small = driver.latencies("bench_linear", 20).await;
+    let per_step_big = report::percentiles(&big).0 / 1002.0;
+    let per_step_small = report::percentiles(&small).0 / 4.0;
+    report.value("per-step cost, 1000-step task", per_step_big, "ms", "");
+    report.value(
+        "per-step cost, 1000-step / 4-step",
+        per_step_big / per_step_small,
+        "×",
+        "≤ 2",
+    );
+
+    if history > 0 {
+        eprintln!("bench: scale in history ({history} completed tasks)");
+        let before = report::percentiles(&driver.latencies("bench_linear", runs / 2).await).0;
+        workload::add_history(&pool, history).await;
+        let after = report::percentiles(&driver.latencies("bench_linear", runs / 2).await).0;
+        report.value(
+            &format!("linear-4 p50 with {history} tasks in history / empty"),
+            after / before,
+            "×",
+            "≤ 1.2",
+        );
+    }
+
+    report.print();
+    let path = report.write_json(
+        json!({"runs": runs, "throughput_seconds": throughput_secs, "history_tasks": history}),
+    );
+    eprintln!("bench: results written to {}", path.display());
+    drop(cluster);
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

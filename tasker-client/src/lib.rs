@@ -222,6 +222,13 @@ impl OrchestrationClient {
     }
 
     /// `POST /v1/tasks`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let task = client.create_task(&tasker_shared::api::TaskRequest::new("examples", "linear_workflow", serde_json::json!({"even_number": 2}))).await?;
+    /// println!("{}", task.task_uuid);
+    /// # Ok(()) }
+    /// ```
     pub async fn create_task(&self, request: &TaskRequest) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks", self.base_url);
         let response = self
@@ -233,12 +240,26 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/tasks/{uuid}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let task = client.get_task("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap()).await?;
+    /// println!("{} is {}", task.task_uuid, task.status);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
         self.get_json(&url).await
     }
 
     /// `DELETE /v1/tasks/{uuid}`: cancels the task; returns it.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let task = client.cancel_task("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap()).await?;
+    /// assert_eq!(task.status.as_str(), "cancelled");
+    /// # Ok(()) }
+    /// ```
     pub async fn cancel_task(&self, task_uuid: Uuid) -> Result<TaskResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}", self.base_url);
         let response = self.request(reqwest::Method::DELETE, &url).send().await;
@@ -246,12 +267,28 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/tasks/{uuid}/workflow_steps`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// for step in client.list_task_steps("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap()).await? {
+    ///     println!("{} {}", step.name, step.current_state);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn list_task_steps(&self, task_uuid: Uuid) -> Result<Vec<StepResponse>> {
         let url = format!("{}/v1/tasks/{task_uuid}/workflow_steps", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /v1/tasks/{uuid}/workflow_steps/{step_uuid}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let (task, step) = ("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap(), "01a21b73-d42f-7562-b31b-1fd3ac71853a".parse().unwrap());
+    /// let s = client.get_step(task, step).await?;
+    /// println!("{:?}", s.results);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_step(&self, task_uuid: Uuid, step_uuid: Uuid) -> Result<StepResponse> {
         let url = format!(
             "{}/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
@@ -261,6 +298,15 @@ impl OrchestrationClient {
     }
 
     /// `PATCH /v1/tasks/{uuid}/workflow_steps/{step_uuid}`: an operator action.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// use tasker_shared::api::StepManualAction;
+    /// let (task, step) = ("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap(), "01a21b73-d42f-7562-b31b-1fd3ac71853a".parse().unwrap());
+    /// let action = StepManualAction::ResetForRetry { reason: "upstream fixed".into(), reset_by: "ops".into() };
+    /// client.step_action(task, step, &action).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn step_action(
         &self,
         task_uuid: Uuid,
@@ -280,6 +326,15 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/tasks/{uuid}/workflow_steps/{step_uuid}/audit`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let (task, step) = ("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap(), "01a21b73-d42f-7562-b31b-1fd3ac71853a".parse().unwrap());
+    /// for entry in client.get_step_audit(task, step).await? {
+    ///     println!("{} {:?} {:?}", entry.to_state, entry.actor, entry.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_step_audit(
         &self,
         task_uuid: Uuid,
@@ -293,11 +348,25 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/dlq`, optionally of one resolution status.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let pending = client.list_dlq(Some("pending")).await?;
+    /// println!("{} entries", pending.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn list_dlq(&self, resolution_status: Option<&str>) -> Result<Vec<DlqEntry>> {
         self.list_dlq_page(resolution_status, 50, 0).await
     }
 
     /// `GET /v1/dlq` with paging.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let second_page = client.list_dlq_page(None, 50, 50).await?;
+    /// println!("{}", second_page.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn list_dlq_page(
         &self,
         resolution_status: Option<&str>,
@@ -326,18 +395,40 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/tasks/{uuid}/summary`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let s = client.task_summary("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap()).await?;
+    /// println!("{}% done", s.completion_percentage);
+    /// # Ok(()) }
+    /// ```
     pub async fn task_summary(&self, task_uuid: Uuid) -> Result<TaskSummaryResponse> {
         let url = format!("{}/v1/tasks/{task_uuid}/summary", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /v1/templates`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// for t in client.list_templates().await?.templates {
+    ///     println!("{}/{}:{}", t.namespace, t.name, t.version);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn list_templates(&self) -> Result<TemplateListResponse> {
         let url = format!("{}/v1/templates", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /v1/templates/{namespace}/{name}/{version}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let t = client.get_template("examples", "linear_workflow", "1.0.0").await?;
+    /// println!("{}", t.template);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_template(
         &self,
         namespace: &str,
@@ -355,12 +446,27 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/dlq/task/{task_uuid}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let entry = client.dlq_for_task("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap()).await?;
+    /// println!("{}", entry.dlq_reason);
+    /// # Ok(()) }
+    /// ```
     pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<DlqEntry> {
         let url = format!("{}/v1/dlq/task/{task_uuid}", self.base_url);
         self.get_json(&url).await
     }
 
     /// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// use tasker_shared::api::DlqUpdateRequest;
+    /// let update = DlqUpdateRequest { resolution_status: Some("manually_resolved".into()), ..Default::default() };
+    /// client.update_dlq_entry("01a21b73-d42e-76d6-a9f5-e422e6abc1d8".parse().unwrap(), &update).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn update_dlq_entry(
         &self,
         entry: Uuid,
@@ -376,30 +482,64 @@ impl OrchestrationClient {
     }
 
     /// `GET /v1/dlq/stats`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let stats = client.dlq_stats().await?;
+    /// println!("{} entries", stats.total);
+    /// # Ok(()) }
+    /// ```
     pub async fn dlq_stats(&self) -> Result<DlqStatsResponse> {
         let url = format!("{}/v1/dlq/stats", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /health/ready` (an unready server answers with an error carrying status 503).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let r = client.readiness().await?;
+    /// println!("{}", r.status);
+    /// # Ok(()) }
+    /// ```
     pub async fn readiness(&self) -> Result<ReadinessResponse> {
         let url = format!("{}/health/ready", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /health/detailed`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let r = client.health_detailed().await?;
+    /// println!("{:?}", r.info);
+    /// # Ok(()) }
+    /// ```
     pub async fn health_detailed(&self) -> Result<ReadinessResponse> {
         let url = format!("{}/health/detailed", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /config` (when the server enables it).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// let config = client.get_config().await?;
+    /// println!("{}", config["events"]["deployment_mode"]);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_config(&self) -> Result<serde_json::Value> {
         let url = format!("{}/config", self.base_url);
         self.get_json(&url).await
     }
 
     /// `GET /health`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tasker_client::OrchestrationClient) -> tasker_client::Result<()> {
+    /// assert_eq!(client.health_check().await?.status, "healthy");
+    /// # Ok(()) }
+    /// ```
     pub async fn health_check(&self) -> Result<HealthResponse> {
         let url = format!("{}/health", self.base_url);
         self.get_json(&url).await

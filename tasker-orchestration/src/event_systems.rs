@@ -63,7 +63,19 @@ async fn handle_result(pool: &PgPool, queue: &QueueName, message: QueueMessage<V
             return;
         }
     };
-    match result_processor::process_message(pool, queue, msg_id, &step_message).await {
+    let span = tracing::info_span!(
+        "step_result",
+        task_uuid = %step_message.task_uuid,
+        step_uuid = %step_message.step_uuid,
+        correlation_id = %step_message.correlation_id
+    );
+    let processed = {
+        use tracing::Instrument;
+        result_processor::process_message(pool, queue, msg_id, &step_message)
+            .instrument(span)
+            .await
+    };
+    match processed {
         Ok(outcome) => {
             let level_is_debug = matches!(outcome, ResultOutcome::Completed | ResultOutcome::Stale);
             if level_is_debug {

@@ -4,6 +4,22 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Everything a handler may read about the step it runs.
+///
+/// ```
+/// use serde_json::json;
+/// use tasker_worker::handlers::StepContext;
+///
+/// let ctx = StepContext::builder("ship")
+///     .task_context(json!({"order_id": 7}))
+///     .initialization(json!({"carrier": "post"}))
+///     .parent_result("pay", json!({"receipt": {"id": "r1"}}))
+///     .build();
+/// assert_eq!(ctx.task_context()["order_id"], 7);
+/// assert_eq!(ctx.initialization()["carrier"], "post");
+/// assert_eq!(ctx.dependency_field("pay", &["receipt", "id"]), Some(&json!("r1")));
+/// assert_eq!((ctx.attempt(), ctx.max_attempts(), ctx.is_retry()), (1, 3, false));
+/// assert_eq!(ctx.step_name(), "ship");
+/// ```
 #[derive(Debug, Clone)]
 pub struct StepContext {
     pub(crate) task_uuid: Uuid,

@@ -1,6 +1,17 @@
 use std::time::Duration;
 
 /// A failed attempt, classified where it happened.
+///
+/// ```
+/// use std::time::Duration;
+/// use tasker_worker::handlers::StepError;
+///
+/// let busy = StepError::retry_after("service busy", Duration::from_secs(5));
+/// assert!(busy.is_retryable());
+/// let bad = StepError::permanent("order 7 has no items");
+/// assert!(!bad.is_retryable());
+/// assert_eq!(bad.to_string(), "order 7 has no items");
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StepError {
     /// Another attempt may succeed (a timeout, a 503, a lock).
@@ -50,6 +61,16 @@ impl StepError {
 }
 
 /// Classifies any error as a [`StepError`]: `result.retryable()?` or `result.permanent()?`.
+///
+/// ```
+/// use tasker_worker::handlers::{ResultExt, StepError};
+///
+/// fn parse(raw: &str) -> Result<u32, StepError> {
+///     raw.parse::<u32>().permanent() // bad input will not get better on retry
+/// }
+/// assert!(parse("12").is_ok());
+/// assert!(!parse("x").unwrap_err().is_retryable());
+/// ```
 pub trait ResultExt<T> {
     /// Maps the error to [`StepError::Retryable`].
     fn retryable(self) -> Result<T, StepError>;

@@ -4,6 +4,25 @@ use std::sync::Arc;
 use super::StepHandler;
 
 /// Handlers by `handler.callable`.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use serde_json::json;
+/// use tasker_worker::handlers::{HandlerRegistry, StepContext, StepHandler, StepResult, Result};
+///
+/// struct Ping;
+/// #[async_trait]
+/// impl StepHandler for Ping {
+///     async fn execute(&self, _c: StepContext) -> Result<StepResult> {
+///         Ok(StepResult::success(json!("pong")))
+///     }
+/// }
+///
+/// let mut registry = HandlerRegistry::new();
+/// registry.register("health::ping", Ping);
+/// assert!(registry.get("health::ping").is_some());
+/// assert_eq!(registry.callables().collect::<Vec<_>>(), ["health::ping"]);
+/// ```
 #[derive(Default, Clone)]
 pub struct HandlerRegistry {
     handlers: BTreeMap<String, Arc<dyn StepHandler>>,

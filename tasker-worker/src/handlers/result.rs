@@ -31,6 +31,15 @@ pub struct StepFailure {
 
 impl StepResult {
     /// Success with a result value.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tasker_worker::handlers::StepResult;
+    ///
+    /// let r = StepResult::success(json!({"rows": 3})).with_metadata(json!({"source": "cache"}));
+    /// assert_eq!(r.value(), Some(&json!({"rows": 3})));
+    /// assert_eq!(r.metadata()["source"], "cache");
+    /// ```
     pub fn success(result: Value) -> Self {
         Self {
             outcome: Outcome::Success(result),
@@ -38,7 +47,21 @@ impl StepResult {
         }
     }
 
-    /// A failure.
+    /// A failure with your own error class.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tasker_worker::handlers::{StepFailure, StepResult};
+    ///
+    /// let r = StepResult::failure(StepFailure {
+    ///     message: "quota exceeded".into(),
+    ///     error_type: "rate_limited".into(),
+    ///     retryable: true,
+    ///     retry_after: Some(Duration::from_secs(30)),
+    /// });
+    /// assert!(r.value().is_none());
+    /// assert_eq!(r.failure_info().unwrap().error_type, "rate_limited");
+    /// ```
     pub fn failure(failure: StepFailure) -> Self {
         Self {
             outcome: Outcome::Failure(failure),

@@ -208,9 +208,17 @@ async fn generated_keys_and_tokens_secure_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_server_cleanly() {
-    let mut cluster = Cluster::start_with(ClusterOptions { workers: 0, ..Default::default() }).await;
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
     cluster.server.signal("TERM");
     let status = cluster.server.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "exit status {status}");
-    assert!(cluster.server.log_tail(5).contains("tasker-server stopped"), "{}", cluster.server.log_tail(20));
+    assert!(
+        cluster.server.log_tail(5).contains("tasker-server stopped"),
+        "{}",
+        cluster.server.log_tail(20)
+    );
 }

@@ -69,24 +69,27 @@ pub async fn enqueue_ready_among(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let ready: Vec<Uuid> = step::readiness(&mut *conn, route.task_uuid, Some(candidates))
-        .await?
-        .into_iter()
-        .filter(|r| r.ready_for_execution)
-        .map(|r| r.workflow_step_uuid)
-        .collect();
+    let ready = ready_steps(&mut *conn, route.task_uuid, Some(candidates)).await?;
     enqueue_steps(conn, route, &ready).await
 }
 
 /// Enqueues every ready step of a task (the fallback sweep's path).
 pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<Vec<Uuid>> {
-    let ready: Vec<Uuid> = step::readiness(&mut *conn, route.task_uuid, None)
+    let ready = ready_steps(&mut *conn, route.task_uuid, None).await?;
+    enqueue_steps(conn, route, &ready).await
+}
+
+async fn ready_steps(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<Vec<Uuid>> {
+    Ok(step::readiness(conn, task_uuid, only)
         .await?
         .into_iter()
         .filter(|r| r.ready_for_execution)
         .map(|r| r.workflow_step_uuid)
-        .collect();
-    enqueue_steps(conn, route, &ready).await
+        .collect())
 }
 
 /// The fallback that finds tasks with ready steps nothing else enqueued (tasks created

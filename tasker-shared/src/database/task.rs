@@ -426,6 +426,17 @@ pub struct TaskFilter {
     pub source_system: Option<String>,
 }
 
+/// The tables and filters of a task listing ($1 namespace, $2 status, $3 initiator,
+/// $4 source system), shared by the page and its count.
+const LISTING: &str = "FROM tasker.tasks t
+         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
+         WHERE ($1::text IS NULL OR ns.name = $1)
+           AND ($2::text IS NULL OR tt.to_state = $2)
+           AND ($3::text IS NULL OR t.initiator = $3)
+           AND ($4::text IS NULL OR t.source_system = $4)";
+
 /// One page of tasks, newest first, with the total count.
 pub async fn list<'e, E>(
     executor: E,
@@ -436,23 +447,16 @@ pub async fn list<'e, E>(
 where
     E: PgExecutor<'e> + Copy,
 {
-    let rows = sqlx::query_as::<_, TaskRecord>(
+    let rows = sqlx::query_as::<_, TaskRecord>(&format!(
         "SELECT t.task_uuid, nt.name, ns.name AS namespace, nt.version,
                 COALESCE(tt.to_state, 'pending') AS status,
                 t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
                 t.correlation_id, t.parent_correlation_id
-         FROM tasker.tasks t
-         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
-         WHERE ($1::text IS NULL OR ns.name = $1)
-           AND ($2::text IS NULL OR tt.to_state = $2)
-           AND ($3::text IS NULL OR t.initiator = $3)
-           AND ($4::text IS NULL OR t.source_system = $4)
+         {LISTING}
          ORDER BY t.task_uuid DESC
-         LIMIT $5 OFFSET $6",
-    )
+         LIMIT $5 OFFSET $6"
+    ))
     .bind(&filter.namespace)
     .bind(&filter.status)
     .bind(&filter.initiator)
@@ -461,22 +465,12 @@ where
     .bind(offset)
     .fetch_all(executor)
     .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*)
-         FROM tasker.tasks t
-         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
-         WHERE ($1::text IS NULL OR ns.name = $1)
-           AND ($2::text IS NULL OR tt.to_state = $2)
-           AND ($3::text IS NULL OR t.initiator = $3)
-           AND ($4::text IS NULL OR t.source_system = $4)",
-    )
-    .bind(&filter.namespace)
-    .bind(&filter.status)
-    .bind(&filter.initiator)
-    .bind(&filter.source_system)
-    .fetch_one(executor)
-    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {LISTING}"))
+        .bind(&filter.namespace)
+        .bind(&filter.status)
+        .bind(&filter.initiator)
+        .bind(&filter.source_system)
+        .fetch_one(executor)
+        .await?;
     Ok((rows, total))
 }

@@ -200,12 +200,7 @@ impl Driver {
 
     /// Tasks/s and steps/s with `inflight` tasks always running, over `window` after a
     /// warm-up of 5 s.
-    pub async fn throughput(
-        &self,
-        name: &str,
-        inflight: usize,
-        window: Duration,
-    ) -> (f64, f64) {
+    pub async fn throughput(&self, name: &str, inflight: usize, window: Duration) -> (f64, f64) {
         let warm = Instant::now() + Duration::from_secs(5);
         let stop = warm + window;
         let done = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -127,13 +127,24 @@ impl PgmqClient {
         vt_seconds: i32,
         qty: i32,
     ) -> Result<Vec<QueueMessage<T>>> {
+        Self::read_with(&self.pool, queue, vt_seconds, qty).await
+    }
+
+    /// [`read`](Self::read) on any executor: inside a transaction, the lease is taken only
+    /// if the transaction commits, so a consumer can read and act in one commit.
+    pub async fn read_with<'e, T: DeserializeOwned>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        vt_seconds: i32,
+        qty: i32,
+    ) -> Result<Vec<QueueMessage<T>>> {
         let rows: Vec<RawMessage> = sqlx::query_as(
             "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1, $2, $3)",
         )
         .bind(queue.as_str())
         .bind(vt_seconds)
         .bind(qty)
-        .fetch_all(&self.pool)
+        .fetch_all(executor)
         .await?;
         rows.into_iter()
             .map(|r| {

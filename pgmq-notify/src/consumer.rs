@@ -9,6 +9,9 @@
 //!
 //! Each message runs in its own task, holding a slot until its handler returns. On
 //! shutdown the loop stops reading and waits for the handlers in flight.
+//!
+//! [`run`] reads with `pgmq.read`; [`run_with`] takes a fetch function instead, so a
+//! consumer can read and claim in one transaction.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,6 +59,35 @@ pub async fn run<F, Fut>(
     F: Fn(QueueName, QueueMessage<Value>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let vt = config.visibility_timeout_seconds;
+    let fetch = move |queue: QueueName, qty: i32| {
+        let client = client.clone();
+        async move {
+            let messages = client.read::<Value>(&queue, vt, qty).await?;
+            let read = messages.len();
+            Ok::<_, crate::Error>((messages, read))
+        }
+    };
+    run_with(fetch, listener, config, shutdown, handler).await;
+}
+
+/// Like [`run`], with `fetch(queue, qty)` reading up to `qty` messages and returning the
+/// items to handle with the number of messages it read (items may be fewer, when the
+/// fetch itself disposed of some).
+pub async fn run_with<T, E, G, GFut, F, Fut>(
+    fetch: G,
+    listener: Option<QueueListener>,
+    config: ConsumerConfig,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    T: Send + 'static,
+    E: std::fmt::Display,
+    G: Fn(QueueName, i32) -> GFut,
+    GFut: Future<Output = Result<(Vec<T>, usize), E>>,
+    F: Fn(QueueName, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let mut events = listener.as_ref().map(QueueListener::subscribe);
     let mut tasks = JoinSet::new();
@@ -77,18 +109,14 @@ pub async fn run<F, Fut>(
                 }
                 let want = free.min(config.batch_size.max(1));
                 let qty = i32::try_from(want).unwrap_or(i32::MAX);
-                let messages = match client
-                    .read::<Value>(queue, config.visibility_timeout_seconds, qty)
-                    .await
-                {
-                    Ok(m) => m,
+                let (messages, got) = match fetch(queue.clone(), qty).await {
+                    Ok(fetched) => fetched,
                     Err(error) => {
                         tracing::warn!(%error, %queue, "reading queue failed");
                         failed = true;
                         break;
                     }
                 };
-                let got = messages.len();
                 for message in messages {
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
                         break; // cannot happen: we read no more than the free slots

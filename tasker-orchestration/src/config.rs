@@ -22,8 +22,6 @@ pub struct OrchestrationConfig {
     pub readiness_sweep_interval: Duration,
     /// Most result messages read at once.
     pub result_batch_size: i32,
-    /// Most results processed concurrently.
-    pub result_concurrency: usize,
     /// How long a read result message stays invisible to other orchestrators.
     pub visibility_timeout_seconds: i32,
     /// Connection pool.
@@ -47,7 +45,6 @@ impl OrchestrationConfig {
             poll_interval: Duration::from_millis(c.events.poll_interval_ms),
             readiness_sweep_interval: Duration::from_millis(o.readiness_sweep_interval_ms),
             result_batch_size: i32::try_from(o.result_batch_size).unwrap_or(50),
-            result_concurrency: o.result_concurrency as usize,
             visibility_timeout_seconds: i32::try_from(o.visibility_timeout_seconds).unwrap_or(30),
             pool: PoolConfig {
                 max_connections: c.database.max_connections,
@@ -72,7 +69,6 @@ impl OrchestrationConfig {
             poll_interval: Duration::from_secs(5),
             readiness_sweep_interval: Duration::from_secs(5),
             result_batch_size: 50,
-            result_concurrency: 4,
             visibility_timeout_seconds: 30,
             pool: PoolConfig {
                 max_connections: 12,

@@ -755,3 +755,80 @@ async fn reset_restarts_the_retry_budget_but_not_the_fencing_token() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_batch_commits_once_and_isolates_a_failing_result() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let good = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"b": 1})),
+    )
+    .await
+    .unwrap();
+    let bad = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"b": 2})),
+    )
+    .await
+    .unwrap();
+    // Both roots succeed...
+    work(&db, |n| Ok(json!(n))).await;
+    // ...but one result is corrupted before the orchestration sees it.
+    let bad_step = step::readiness(&db.pool, bad.task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "start")
+        .unwrap();
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET results = '\"garbage\"' WHERE workflow_step_uuid = $1",
+    )
+    .bind(bad_step.workflow_step_uuid)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // Force the corrupt one through the failure path, which reads the stored result.
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query(
+        "UPDATE tasker.workflow_step_transitions SET to_state = 'enqueued_as_error_for_orchestration'
+         WHERE workflow_step_uuid = $1 AND most_recent",
+    )
+    .bind(bad_step.workflow_step_uuid)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    // And an unreadable message on top.
+    PgmqClient::send_with_notify(&db.pool, &results, &json!({"nonsense": true}), 0)
+        .await
+        .unwrap();
+
+    let read = result_processor::process_batch(&db.pool, &results, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(read, 3);
+    // The good result went through: its children are enqueued.
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["left", "right"]);
+    assert_eq!(
+        task_state(&db, good.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    // The failing one was rolled back alone and waits for its lease to end; the
+    // unreadable one is archived.
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pgmq.q_orchestration_step_results WHERE message->>'step_uuid' = $1::text",
+    )
+    .bind(bad_step.workflow_step_uuid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 1);
+    let archived: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pgmq.a_orchestration_step_results")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(archived, 1);
+}

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use pgmq_notify::consumer::{self, ConsumerConfig};
-use pgmq_notify::{PgmqClient, QueueListener, QueueMessage, QueueName};
+use pgmq_notify::{PgmqClient, QueueListener, QueueName};
 use tasker_shared::database::{self, step};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 use tasker_shared::results::StepExecutionResult;
@@ -159,14 +159,18 @@ impl WorkerCore {
             stop_claiming.cancelled().await;
             status.set_running(false);
         });
-        consumer::run(
-            PgmqClient::new(self.pool.clone()),
+        let fetcher = runtime.clone();
+        consumer::run_with(
+            move |queue, qty| {
+                let runtime = fetcher.clone();
+                async move { runtime.claim_batch(queue, qty).await }
+            },
             listener,
             consumer_config,
             shutdown,
-            move |queue, message| {
+            move |queue, claimed| {
                 let runtime = runtime.clone();
-                async move { runtime.handle(queue, message).await }
+                async move { runtime.handle(queue, claimed).await }
             },
         )
         .await;
@@ -176,66 +180,82 @@ impl WorkerCore {
     }
 }
 
+/// A message whose step this worker claimed.
+struct ClaimedMessage {
+    msg_id: i64,
+    message: StepMessage,
+    step: step::ClaimedStep,
+}
+
 impl Runtime {
-    async fn handle(&self, queue: QueueName, message: QueueMessage<Value>) {
-        let msg_id = message.msg_id;
-        let step_message: StepMessage = match serde_json::from_value(message.message.clone()) {
-            Ok(m) => m,
-            Err(error) => {
-                tracing::error!(%error, %queue, msg_id, body = %message.message, "unreadable step message archived");
-                if let Err(error) = PgmqClient::archive(&self.pool, &queue, msg_id).await {
-                    tracing::warn!(%error, msg_id, "archiving unreadable message failed");
+    /// Reads up to `qty` messages and claims their steps, in one transaction: the leases
+    /// and the claims commit together. Stale messages (the step finished, was cancelled,
+    /// or someone else holds it) and unreadable ones are disposed of in the same commit.
+    async fn claim_batch(
+        &self,
+        queue: QueueName,
+        qty: i32,
+    ) -> Result<(Vec<ClaimedMessage>, usize)> {
+        let mut tx = self.pool.begin().await?;
+        let messages =
+            PgmqClient::read_with::<Value>(&mut *tx, &queue, self.visibility_timeout_seconds, qty)
+                .await?;
+        let read = messages.len();
+        let mut claimed = Vec::with_capacity(read);
+        for m in messages {
+            let step_message: StepMessage = match serde_json::from_value(m.message.clone()) {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::error!(%error, %queue, msg_id = m.msg_id, body = %m.message, "unreadable step message archived");
+                    PgmqClient::archive(&mut *tx, &queue, m.msg_id).await?;
+                    continue;
                 }
-                return;
+            };
+            match step::claim(
+                &mut tx,
+                step_message.step_uuid,
+                &self.worker_id,
+                m.read_ct > 1,
+            )
+            .await?
+            {
+                step::ClaimOutcome::Claimed(c) => claimed.push(ClaimedMessage {
+                    msg_id: m.msg_id,
+                    message: step_message,
+                    step: *c,
+                }),
+                step::ClaimOutcome::NotClaimable { actual } => {
+                    PgmqClient::delete(&mut *tx, &queue, m.msg_id).await?;
+                    tracing::debug!(step_uuid = %step_message.step_uuid, ?actual, "stale step message dropped");
+                }
             }
-        };
-        if let Err(error) = self.execute(&queue, &message, &step_message).await {
-            // The message stays on the queue and reappears when its lease ends.
-            tracing::warn!(%error, step_uuid = %step_message.step_uuid, msg_id, "step execution failed; the message will be redelivered");
         }
+        tx.commit().await?;
+        Ok((claimed, read))
     }
 
-    async fn execute(
-        &self,
-        queue: &QueueName,
-        message: &QueueMessage<Value>,
-        step_message: &StepMessage,
-    ) -> Result<()> {
-        let msg_id = message.msg_id;
-        let redelivered = message.read_ct > 1;
-
-        let mut tx = self.pool.begin().await?;
-        let claimed = match step::claim(
-            &mut tx,
-            step_message.step_uuid,
-            &self.worker_id,
-            redelivered,
-        )
-        .await?
-        {
-            step::ClaimOutcome::Claimed(c) => c,
-            step::ClaimOutcome::NotClaimable { actual } => {
-                // The message is stale (the step finished, was cancelled, or someone else
-                // holds it): drop it so it is not delivered again.
-                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
-                tx.commit().await?;
-                tracing::debug!(step_uuid = %step_message.step_uuid, ?actual, "stale step message dropped");
-                return Ok(());
-            }
-        };
-        tx.commit().await?;
-
+    async fn handle(&self, queue: QueueName, claimed: ClaimedMessage) {
+        let ClaimedMessage {
+            msg_id,
+            message,
+            step,
+        } = claimed;
         let span = tracing::info_span!(
             "step",
-            step_uuid = %claimed.step_uuid,
-            task_uuid = %claimed.task_uuid,
-            correlation_id = %claimed.correlation_id,
-            step = %claimed.step_name,
-            attempt = claimed.attempt
+            step_uuid = %step.step_uuid,
+            task_uuid = %step.task_uuid,
+            correlation_id = %step.correlation_id,
+            step = %step.step_name,
+            attempt = step.attempt
         );
-        self.run_claimed(queue, msg_id, step_message, *claimed)
+        if let Err(error) = self
+            .run_claimed(&queue, msg_id, &message, step)
             .instrument(span)
             .await
+        {
+            // The message stays on the queue and reappears when its lease ends.
+            tracing::warn!(%error, step_uuid = %message.step_uuid, msg_id, "step execution failed; the message will be redelivered");
+        }
     }
 
     async fn run_claimed(

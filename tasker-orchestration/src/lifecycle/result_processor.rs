@@ -42,14 +42,81 @@ pub async fn process_message(
     let outcome = process(&mut tx, message).await?;
     PgmqClient::delete(&mut *tx, queue, msg_id).await?;
     tx.commit().await?;
-    let label = match outcome {
+    crate::metrics::result_processed(label(outcome), clock.elapsed());
+    Ok(outcome)
+}
+
+/// Reads up to `qty` result messages and processes them all in one transaction: the
+/// read, every state change, every message it sends and every delete commit together,
+/// so a batch costs one commit however many results it holds. Messages are processed in
+/// task order (so concurrent orchestrators take task locks in the same order), each
+/// behind a savepoint: one that fails is rolled back alone and comes back when its lease
+/// ends. Returns how many messages were read.
+pub async fn process_batch(
+    pool: &PgPool,
+    queue: &QueueName,
+    vt_seconds: i32,
+    qty: i32,
+) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    let messages =
+        PgmqClient::read_with::<serde_json::Value>(&mut *tx, queue, vt_seconds, qty).await?;
+    let read = messages.len();
+    let mut decoded = Vec::with_capacity(read);
+    for m in messages {
+        match serde_json::from_value::<StepMessage>(m.message.clone()) {
+            Ok(message) => decoded.push((m.msg_id, message)),
+            Err(error) => {
+                // A message we cannot read will never become readable: park it.
+                tracing::error!(%error, msg_id = m.msg_id, body = %m.message, "unreadable step result message archived");
+                PgmqClient::archive(&mut *tx, queue, m.msg_id).await?;
+            }
+        }
+    }
+    decoded.sort_by_key(|(_, m)| m.task_uuid);
+    for (msg_id, message) in decoded {
+        let clock = std::time::Instant::now();
+        sqlx::query("SAVEPOINT step_result")
+            .execute(&mut *tx)
+            .await?;
+        let span = tracing::info_span!(
+            "step_result",
+            task_uuid = %message.task_uuid,
+            step_uuid = %message.step_uuid,
+            correlation_id = %message.correlation_id
+        );
+        let outcome = {
+            use tracing::Instrument;
+            process(&mut tx, &message).instrument(span).await
+        };
+        match outcome {
+            Ok(outcome) => {
+                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                sqlx::query("RELEASE SAVEPOINT step_result")
+                    .execute(&mut *tx)
+                    .await?;
+                crate::metrics::result_processed(label(outcome), clock.elapsed());
+                tracing::debug!(?outcome, task_uuid = %message.task_uuid, step_uuid = %message.step_uuid, "step result processed");
+            }
+            Err(error) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT step_result")
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::warn!(%error, msg_id, task_uuid = %message.task_uuid, "processing a step result failed; it will be retried when its lease ends");
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(read)
+}
+
+fn label(outcome: ResultOutcome) -> &'static str {
+    match outcome {
         ResultOutcome::Completed => "completed",
         ResultOutcome::RetryScheduled(_) => "retry_scheduled",
         ResultOutcome::Failed => "failed",
         ResultOutcome::Stale => "stale",
-    };
-    crate::metrics::result_processed(label, clock.elapsed());
-    Ok(outcome)
+    }
 }
 
 /// Applies a stored result to the step and its task, in the caller's transaction.

@@ -95,8 +95,6 @@ impl Default for LoggingConfig {
 pub struct OrchestrationSettings {
     /// Most step results read at once.
     pub result_batch_size: u32,
-    /// Most step results processed concurrently.
-    pub result_concurrency: u32,
     /// Lease on a read result message, in seconds.
     pub visibility_timeout_seconds: u32,
     /// How often tasks with ready but unenqueued steps are looked for, in milliseconds.
@@ -111,7 +109,6 @@ impl Default for OrchestrationSettings {
     fn default() -> Self {
         Self {
             result_batch_size: 50,
-            result_concurrency: 4,
             visibility_timeout_seconds: 30,
             readiness_sweep_interval_ms: 5_000,
             staleness: StalenessSettings::default(),

@@ -44,12 +44,6 @@ pub(super) fn validate(
         o.result_batch_size.to_string(),
     );
     check(
-        (1..=256).contains(&o.result_concurrency),
-        "orchestration.result_concurrency",
-        "must be between 1 and 256",
-        o.result_concurrency.to_string(),
-    );
-    check(
         (1..=86_400).contains(&o.visibility_timeout_seconds),
         "orchestration.visibility_timeout_seconds",
         "must be between 1 and 86400",

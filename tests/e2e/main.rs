@@ -4,6 +4,7 @@
 
 mod cli;
 mod concurrency;
+mod dev;
 mod failures;
 mod linear;
 mod operations;

@@ -119,12 +119,11 @@ impl Proc {
 
     /// Waits until a line containing `needle` is printed (or fails with the log).
     pub async fn wait_for_line(&mut self, needle: &str, timeout: Duration) {
-        if std::fs::read_to_string(&self.log_path).is_ok_and(|t| t.contains(needle)) {
-            return;
-        }
         let deadline = Instant::now() + timeout;
         loop {
-            if self.lines.borrow_and_update().1.contains(needle) {
+            // The log file has every line (the watch channel only the latest one).
+            self.lines.borrow_and_update();
+            if std::fs::read_to_string(&self.log_path).is_ok_and(|t| t.contains(needle)) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -135,20 +134,19 @@ impl Proc {
                 );
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero()
-                || tokio::time::timeout(remaining, self.lines.changed())
-                    .await
-                    .is_err()
-            {
-                if std::fs::read_to_string(&self.log_path).is_ok_and(|t| t.contains(needle)) {
-                    return;
-                }
+            if remaining.is_zero() {
                 panic!(
                     "{} did not print {needle:?} within {timeout:?}:\n{}",
                     self.name,
                     self.log_tail(60)
                 );
             }
+            // Woken by the next line, or re-check a little later if output ended.
+            let _ = tokio::time::timeout(
+                remaining.min(Duration::from_millis(500)),
+                self.lines.changed(),
+            )
+            .await;
         }
     }
 

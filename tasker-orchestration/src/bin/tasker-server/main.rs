@@ -3,6 +3,7 @@
 //! ```text
 //! tasker-server [serve]                  migrate (unless database.auto_migrate is false), then serve
 //! tasker-server migrate                  install PGMQ and apply migrations, then exit
+//! tasker-server dev                      everything on one machine, with a demo task
 //! tasker-server config show              print the effective configuration, secrets redacted
 //! tasker-server auth generate-key        make an RS256 key pair (or an HS256 secret)
 //! tasker-server auth generate-token      sign a JWT with permissions
@@ -10,6 +11,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+mod dev;
+mod embedded_pg;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -48,6 +52,9 @@ enum Command {
     Serve,
     /// Install PGMQ and apply migrations, then exit.
     Migrate,
+    /// Everything on one machine: PostgreSQL (DATABASE_URL, or a throwaway cluster),
+    /// the API on :8080, an in-process worker for config/tasks, and a demo task.
+    Dev(dev::DevArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -104,6 +111,9 @@ async fn main() -> anyhow::Result<()> {
 
     let (config, _) = load(&cli)?;
     tasker_shared::process::init_tracing(&config.logging.format, &config.logging.level);
+    if let Some(Command::Dev(args)) = cli.command {
+        return dev::run(args, config).await;
+    }
     require_database(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
@@ -125,6 +135,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("tasker-server stopped");
             Ok(())
         }
-        Command::Config(_) | Command::Auth(_) => Ok(()),
+        Command::Config(_) | Command::Auth(_) | Command::Dev(_) => Ok(()),
     }
 }

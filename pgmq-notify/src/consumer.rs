@@ -13,6 +13,8 @@
 //! [`run`] reads with `pgmq.read`; [`run_with`] takes a fetch function instead, so a
 //! consumer can read and claim in one transaction.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,16 +93,21 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let mut events = listener.as_ref().map(QueueListener::subscribe);
     let mut tasks = JoinSet::new();
-    let mut wake_at: Option<Instant> = None;
+    let mut wakes = DelayedWakes::default();
     let mut error_backoff = Duration::from_millis(100);
+    let mut pass = 0usize;
 
     'outer: loop {
         while tasks.try_join_next().is_some() {}
 
-        // Read until the queues are drained or the slots are full.
+        // Read until the queues are drained or the slots are full, starting each pass
+        // at the next queue so a busy first queue cannot starve the others.
         let mut saturated = false;
         let mut failed = false;
-        for queue in &config.queues {
+        let n = config.queues.len().max(1);
+        pass = pass.wrapping_add(1);
+        for i in 0..config.queues.len() {
+            let queue = &config.queues[(pass + i) % n];
             loop {
                 let free = slots.available_permits();
                 if free == 0 {
@@ -144,16 +151,18 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
         }
         error_backoff = Duration::from_millis(100);
 
-        // Wait for a reason to read again.
+        // Wait for a reason to read again. The poll deadline is fixed for this wait, so
+        // a stream of irrelevant events cannot keep pushing it back.
+        let poll_at = config.poll_interval.map(|d| Instant::now() + d);
         loop {
             let poll = async {
-                match config.poll_interval {
-                    Some(d) => tokio::time::sleep(d).await,
+                match poll_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
             let delayed = async {
-                match wake_at {
+                match wakes.next() {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
@@ -167,25 +176,30 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
             tokio::select! {
                 _ = shutdown.cancelled() => break 'outer,
                 _ = poll => continue 'outer,
-                _ = delayed => { wake_at = None; continue 'outer }
+                _ = delayed => { wakes.pop_due(Instant::now()); continue 'outer }
                 Some(received) = event => {
-                    match received {
-                        Ok(QueueEvent::MessageReady { queue, delay_ms, .. }) => {
-                            if !queue.is_empty() && !config.queues.iter().any(|q| q.as_str() == queue) {
-                                continue;
-                            }
-                            if delay_ms > 0 {
-                                let at = Instant::now() + Duration::from_millis(delay_ms);
-                                wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
-                                continue;
+                    let mut ready = wakes.note(&config.queues, received);
+                    if ready == Wake::Closed {
+                        events = None;
+                        continue;
+                    }
+                    if let Some(rx) = events.as_mut() {
+                        // Coalesce a burst of wake-ups into one read, keeping the
+                        // delayed ones.
+                        loop {
+                            match rx.try_recv() {
+                                Ok(next) => {
+                                    if wakes.note(&config.queues, Ok(next)) == Wake::Now {
+                                        ready = Wake::Now;
+                                    }
+                                }
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => ready = Wake::Now,
+                                Err(_) => break,
                             }
                         }
-                        Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => { events = None; continue; }
                     }
-                    // Coalesce a burst of wake-ups into one read.
-                    if let Some(rx) = events.as_mut() {
-                        while rx.try_recv().is_ok() {}
+                    if ready != Wake::Now {
+                        continue;
                     }
                     if slots.available_permits() > 0 {
                         continue 'outer;
@@ -203,4 +217,95 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
 
     // Stop reading; let the handlers in flight finish.
     while tasks.join_next().await.is_some() {}
+}
+
+/// What one listener event asks of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Read now.
+    Now,
+    /// Nothing now (another queue's message, or a delayed one that was scheduled).
+    Later,
+    /// The listener is gone; rely on polling.
+    Closed,
+}
+
+/// Deadlines of delayed messages announced on our queues: the loop reads when each
+/// becomes visible. Bounded; past the bound, polling covers the rest.
+#[derive(Debug, Default)]
+struct DelayedWakes(BinaryHeap<Reverse<Instant>>);
+
+impl DelayedWakes {
+    const MAX: usize = 4096;
+
+    fn note(
+        &mut self,
+        queues: &[QueueName],
+        received: Result<QueueEvent, broadcast::error::RecvError>,
+    ) -> Wake {
+        match received {
+            Ok(QueueEvent::MessageReady {
+                queue, delay_ms, ..
+            }) => {
+                if !queue.is_empty() && !queues.iter().any(|q| q.as_str() == queue) {
+                    return Wake::Later;
+                }
+                if delay_ms == 0 {
+                    return Wake::Now;
+                }
+                if self.0.len() < Self::MAX {
+                    self.0
+                        .push(Reverse(Instant::now() + Duration::from_millis(delay_ms)));
+                }
+                Wake::Later
+            }
+            Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => Wake::Now,
+            Err(broadcast::error::RecvError::Closed) => Wake::Closed,
+        }
+    }
+
+    /// The earliest deadline.
+    fn next(&self) -> Option<Instant> {
+        self.0.peek().map(|Reverse(at)| *at)
+    }
+
+    /// Forgets every deadline up to `now`.
+    fn pop_due(&mut self, now: Instant) {
+        while self.next().is_some_and(|at| at <= now) {
+            self.0.pop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(queue: &str, delay_ms: u64) -> Result<QueueEvent, broadcast::error::RecvError> {
+        Ok(QueueEvent::MessageReady {
+            namespace: "ns".to_string(),
+            queue: queue.to_string(),
+            msg_id: Some(1),
+            delay_ms,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_delayed_wake_is_kept_in_deadline_order() {
+        let queues = [QueueName::new("q").unwrap()];
+        let mut wakes = DelayedWakes::default();
+        assert_eq!(wakes.note(&queues, ready("q", 300)), Wake::Later);
+        assert_eq!(wakes.note(&queues, ready("q", 100)), Wake::Later);
+        assert_eq!(wakes.note(&queues, ready("q", 200)), Wake::Later);
+        assert_eq!(wakes.note(&queues, ready("other", 50)), Wake::Later);
+        assert_eq!(wakes.note(&queues, ready("q", 0)), Wake::Now);
+        let start = Instant::now();
+        let mut fired = Vec::new();
+        while let Some(at) = wakes.next() {
+            tokio::time::sleep_until(at).await;
+            fired.push((Instant::now() - start).as_millis());
+            wakes.pop_due(Instant::now());
+        }
+        assert_eq!(fired, [100, 200, 300]);
+    }
 }

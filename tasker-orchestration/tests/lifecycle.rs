@@ -1,7 +1,7 @@
 //! The orchestration lifecycle against a real database, with the worker's side played
 //! by the shared SQL seam (claim + record_result), so each rule is checked in isolation.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -52,6 +52,24 @@ async fn work(
     db: &TestDb,
     outcome: impl Fn(&str) -> Result<Value, (bool, &'static str)>,
 ) -> Vec<String> {
+    work_with(db, |name| {
+        outcome(name).map_err(|(retryable, msg)| StepErrorInfo {
+            message: msg.into(),
+            error_type: "test".into(),
+            retryable,
+            retry_after_ms: None,
+            backtrace: None,
+            context: None,
+        })
+    })
+    .await
+}
+
+/// Like [`work`], with the handler's full error.
+async fn work_with(
+    db: &TestDb,
+    outcome: impl Fn(&str) -> Result<Value, StepErrorInfo>,
+) -> Vec<String> {
     let client = PgmqClient::new(db.pool.clone());
     let msgs = client.read::<StepMessage>(&queue(), 30, 100).await.unwrap();
     let mut names = Vec::new();
@@ -66,18 +84,7 @@ async fn work(
         };
         let (success, result, error) = match outcome(&c.step_name) {
             Ok(v) => (true, v, None),
-            Err((retryable, msg)) => (
-                false,
-                Value::Null,
-                Some(StepErrorInfo {
-                    message: msg.into(),
-                    error_type: "test".into(),
-                    retryable,
-                    retry_after_ms: None,
-                    backtrace: None,
-                    context: None,
-                }),
-            ),
+            Err(error) => (false, Value::Null, Some(error)),
         };
         let r = StepExecutionResult {
             step_uuid: c.step_uuid,
@@ -805,7 +812,8 @@ async fn a_batch_commits_once_and_isolates_a_failing_result() {
         .await
         .unwrap();
 
-    let read = result_processor::process_batch(&db.pool, &results, 30, 10)
+    // A zero lease, so redeliveries below need no waiting.
+    let read = result_processor::process_batch(&db.pool, &results, 0, 10)
         .await
         .unwrap();
     assert_eq!(read, 3);
@@ -831,4 +839,64 @@ async fn a_batch_commits_once_and_isolates_a_failing_result() {
             .await
             .unwrap();
     assert_eq!(archived, 1);
+
+    // Redelivered (lease 0) it fails every time; at the limit it is archived too.
+    for _ in 2..=result_processor::MAX_RESULT_DELIVERIES {
+        result_processor::process_batch(&db.pool, &results, 0, 10)
+            .await
+            .unwrap();
+    }
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pgmq.q_orchestration_step_results WHERE message->>'step_uuid' = $1::text",
+    )
+    .bind(bad_step.workflow_step_uuid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let archived: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pgmq.a_orchestration_step_results")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(archived, 2);
+}
+
+#[tokio::test]
+async fn a_huge_retry_after_is_capped_at_one_day() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 9})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    work_with(&db, |n| {
+        if n == "right" {
+            Err(StepErrorInfo {
+                message: "come back much later".into(),
+                error_type: "test".into(),
+                retryable: true,
+                retry_after_ms: Some(u64::MAX),
+                backtrace: None,
+                context: None,
+            })
+        } else {
+            Ok(json!(1))
+        }
+    })
+    .await;
+    let outcomes = orchestrate(&db).await;
+    let day = std::time::Duration::from_secs(24 * 60 * 60);
+    assert!(
+        outcomes.contains(&ResultOutcome::RetryScheduled(day)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::WaitingForRetry
+    );
 }

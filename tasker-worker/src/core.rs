@@ -201,31 +201,53 @@ impl Runtime {
             PgmqClient::read_with::<Value>(&mut *tx, &queue, self.visibility_timeout_seconds, qty)
                 .await?;
         let read = messages.len();
-        let mut claimed = Vec::with_capacity(read);
+        let mut readable = Vec::with_capacity(read);
         for m in messages {
-            let step_message: StepMessage = match serde_json::from_value(m.message.clone()) {
-                Ok(s) => s,
+            match serde_json::from_value::<StepMessage>(m.message.clone()) {
+                Ok(step_message) => readable.push((m.msg_id, m.read_ct, step_message)),
                 Err(error) => {
                     tracing::error!(%error, %queue, msg_id = m.msg_id, body = %m.message, "unreadable step message archived");
                     PgmqClient::archive(&mut *tx, &queue, m.msg_id).await?;
-                    continue;
                 }
-            };
+            }
+        }
+        // Lock steps in one global order, so two workers claiming overlapping batches
+        // (duplicate messages) cannot deadlock.
+        readable.sort_by_key(|(_, _, message)| message.step_uuid);
+        let mut claimed = Vec::with_capacity(read);
+        for (msg_id, read_ct, step_message) in readable {
             match step::claim(
                 &mut tx,
                 step_message.step_uuid,
                 &self.worker_id,
-                m.read_ct > 1,
+                read_ct > 1,
             )
             .await?
             {
+                step::ClaimOutcome::Claimed(c) if c.over_budget() => {
+                    tracing::error!(step_uuid = %c.step_uuid, attempt = c.attempt, max_attempts = c.max_attempts, "step failed: every attempt was lost with its worker");
+                    let result = executor::lost_worker_result(&c, &self.worker_id);
+                    if step::record_result(&mut tx, c.step_uuid, c.attempt, &result)
+                        .await?
+                        .applied()
+                    {
+                        PgmqClient::send_with_notify(
+                            &mut *tx,
+                            &self.results_queue,
+                            &step_message,
+                            0,
+                        )
+                        .await?;
+                    }
+                    PgmqClient::delete(&mut *tx, &queue, msg_id).await?;
+                }
                 step::ClaimOutcome::Claimed(c) => claimed.push(ClaimedMessage {
-                    msg_id: m.msg_id,
+                    msg_id,
                     message: step_message,
                     step: *c,
                 }),
                 step::ClaimOutcome::NotClaimable { actual } => {
-                    PgmqClient::delete(&mut *tx, &queue, m.msg_id).await?;
+                    PgmqClient::delete(&mut *tx, &queue, msg_id).await?;
                     tracing::debug!(step_uuid = %step_message.step_uuid, ?actual, "stale step message dropped");
                 }
             }
@@ -368,6 +390,15 @@ impl Runtime {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
+                // PostgreSQL refused the result itself: running the handler again would
+                // produce the same result, so record why it could not be stored instead.
+                Err(Error::Database(e)) if e.is_data_rejected() && result.success => {
+                    tracing::error!(error = %e, step_uuid = %step_message.step_uuid, "the handler's result cannot be stored; recording a failure");
+                    let failure = executor::unstorable_result(result, &e.to_string());
+                    return self
+                        .submit_once(queue, msg_id, step_message, attempt, &failure)
+                        .await;
+                }
                 other => return other,
             }
         }
@@ -391,9 +422,13 @@ impl Runtime {
                 tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success = result.success, "result submitted");
             }
             TransitionOutcome::Conflict { actual } => {
-                // Fenced: a newer attempt owns the step (leave its message alone), or the
-                // step was cancelled or resolved meanwhile (drop the message).
-                if actual != Some(WorkflowStepState::InProgress) {
+                // Fenced: a newer attempt owns the step, or the step was put back on
+                // the queue (leave the message alone: it is the step's live message), or
+                // the step was cancelled or resolved meanwhile (drop the message).
+                if !matches!(
+                    actual,
+                    Some(WorkflowStepState::InProgress | WorkflowStepState::Enqueued)
+                ) {
                     PgmqClient::delete(&mut *tx, queue, msg_id).await?;
                 }
                 tx.commit().await?;

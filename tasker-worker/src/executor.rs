@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use tasker_shared::database::step;
 use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
 
 use crate::handlers::result::Outcome;
@@ -202,6 +203,53 @@ fn build(
                 context: None,
             }),
             metadata,
+        },
+    }
+}
+
+/// The failure recorded for a step whose attempts were all lost with their workers
+/// (see [`step::ClaimedStep::over_budget`]): permanent, since running it again could
+/// take down the next worker too.
+pub fn lost_worker_result(claimed: &step::ClaimedStep, worker_id: &str) -> StepExecutionResult {
+    let lost = claimed.attempt - claimed.retry_baseline - 1;
+    build(
+        claimed.step_uuid,
+        claimed.attempt,
+        worker_id,
+        Utc::now(),
+        Instant::now(),
+        Err(Failure::new(
+            "worker_lost",
+            format!(
+                "the step was claimed {lost} times and every worker stopped before reporting a result (max_attempts is {})",
+                claimed.max_attempts
+            ),
+            false,
+        )),
+        Value::Null,
+    )
+}
+
+/// The failure recorded in place of a successful result PostgreSQL refused to store
+/// (a NUL character in a string, a value past jsonb's size limit): permanent, since the
+/// handler would return the same result again.
+pub fn unstorable_result(result: &StepExecutionResult, reason: &str) -> StepExecutionResult {
+    StepExecutionResult {
+        step_uuid: result.step_uuid,
+        success: false,
+        result: Value::Null,
+        status: ResultStatus::Failed,
+        error: Some(StepErrorInfo {
+            message: format!("the handler's result could not be stored: {reason}"),
+            error_type: "result_not_storable".to_string(),
+            retryable: false,
+            retry_after_ms: None,
+            backtrace: None,
+            context: None,
+        }),
+        metadata: ResultMetadata {
+            custom: Value::Null,
+            ..result.metadata.clone()
         },
     }
 }

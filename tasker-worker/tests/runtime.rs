@@ -1,4 +1,6 @@
-//! `WorkerCore` in process against a real database: duplicate deliveries run once.
+//! `WorkerCore` in process against a real database: duplicate deliveries run once, a
+//! result PostgreSQL refuses becomes a failure, and a step whose workers keep vanishing
+//! fails once its attempts are used up.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::{named_task, task, transition};
+use tasker_shared::database::{named_task, step, task, transition};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 use tasker_shared::state_machine::WorkflowStepState;
 use tasker_shared::template::TaskTemplate;
@@ -20,33 +22,41 @@ use tasker_shared::testing::TestDb;
 use tasker_worker::handlers::{HandlerRegistry, StepContext, StepError, StepHandler, StepResult};
 use tasker_worker::{WorkerConfig, WorkerCore};
 
-struct Counting(Arc<AtomicUsize>);
+/// Counts its runs and returns `output`.
+struct Counting(Arc<AtomicUsize>, serde_json::Value);
 
 #[async_trait]
 impl StepHandler for Counting {
     async fn execute(&self, _ctx: StepContext) -> Result<StepResult, StepError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(StepResult::success(json!("done")))
+        Ok(StepResult::success(self.1.clone()))
     }
 }
 
-#[tokio::test]
-async fn duplicate_messages_run_the_step_once() {
-    let db = TestDb::new().await;
+/// A one-step task in namespace `ns` whose step is enqueued, with `copies` messages
+/// for it on the worker queue.
+async fn enqueued_step(
+    db: &TestDb,
+    ns: &str,
+    max_attempts: u32,
+    copies: usize,
+) -> (Uuid, QueueName) {
     let template = TaskTemplate::from_yaml(
-        "name: one\nnamespace_name: dup\nversion: '1'\nsteps:\n  - name: only\n    handler: { callable: count }\n",
+        &format!(
+            "name: one\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: only\n    handler: {{ callable: count }}\n    retry: {{ max_attempts: {max_attempts} }}\n"
+        ),
         "one",
     )
     .unwrap();
     named_task::register(&db.pool, &template).await.unwrap();
-    let nt = named_task::find(&db.pool, "dup", "one", None)
+    let nt = named_task::find(&db.pool, ns, "one", None)
         .await
         .unwrap()
         .unwrap();
     let new = task::NewTask {
         task_uuid: Uuid::now_v7(),
         context: json!({}),
-        identity_hash: "dup".into(),
+        identity_hash: ns.into(),
         initiator: "t".into(),
         source_system: "t".into(),
         reason: "t".into(),
@@ -76,22 +86,29 @@ async fn duplicate_messages_run_the_step_once() {
         step_uuid,
         correlation_id: new.correlation_id,
     };
-    let queue = QueueName::worker("dup").unwrap();
-    // The same message, delivered twice.
-    PgmqClient::send_with_notify(&mut *tx, &queue, &message, 0)
-        .await
-        .unwrap();
-    PgmqClient::send_with_notify(&mut *tx, &queue, &message, 0)
-        .await
-        .unwrap();
+    let queue = QueueName::worker(ns).unwrap();
+    for _ in 0..copies {
+        PgmqClient::send_with_notify(&mut *tx, &queue, &message, 0)
+            .await
+            .unwrap();
+    }
     tx.commit().await.unwrap();
+    (step_uuid, queue)
+}
 
+/// Runs a worker with the `count` handler until `queue` is empty; returns the runs.
+async fn work_until_drained(
+    db: &TestDb,
+    ns: &str,
+    queue: &QueueName,
+    output: serde_json::Value,
+) -> usize {
     let runs = Arc::new(AtomicUsize::new(0));
     let mut registry = HandlerRegistry::new();
-    registry.register("count", Counting(runs.clone()));
+    registry.register("count", Counting(runs.clone(), output));
     let mut config = WorkerConfig::new(db.url.clone());
     config.poll_interval = Duration::from_millis(50);
-    let core = WorkerCore::with_pool(config, db.pool.clone(), registry, vec!["dup".into()])
+    let core = WorkerCore::with_pool(config, db.pool.clone(), registry, vec![ns.into()])
         .await
         .unwrap();
     let shutdown = CancellationToken::new();
@@ -99,21 +116,95 @@ async fn duplicate_messages_run_the_step_once() {
 
     let client = PgmqClient::new(db.pool.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while client.depth(&queue).await.unwrap() > 0 {
+    while client.depth(queue).await.unwrap() > 0 {
         assert!(Instant::now() < deadline, "the worker queue never drained");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.cancel();
     running.await.unwrap().unwrap();
+    runs.load(Ordering::SeqCst)
+}
 
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
-    assert_eq!(client.depth(&results).await.unwrap(), 1);
+async fn state_and_error(db: &TestDb, step_uuid: Uuid) -> (WorkflowStepState, Option<String>) {
     let mut conn = db.pool.acquire().await.unwrap();
+    let state = transition::current_step_state(&mut conn, step_uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT results -> 'error' ->> 'error_type' FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
+    )
+    .bind(step_uuid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    (state, error)
+}
+
+async fn results_depth(db: &TestDb) -> i64 {
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    PgmqClient::new(db.pool.clone())
+        .depth(&results)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn duplicate_messages_run_the_step_once() {
+    let db = TestDb::new().await;
+    // The same message, delivered twice.
+    let (step_uuid, queue) = enqueued_step(&db, "dup", 3, 2).await;
+    let runs = work_until_drained(&db, "dup", &queue, json!("done")).await;
+    assert_eq!(runs, 1);
+    assert_eq!(results_depth(&db).await, 1);
     assert_eq!(
-        transition::current_step_state(&mut conn, step_uuid)
+        state_and_error(&db, step_uuid).await,
+        (WorkflowStepState::EnqueuedForOrchestration, None)
+    );
+}
+
+#[tokio::test]
+async fn a_result_postgres_refuses_is_recorded_as_a_failure() {
+    let db = TestDb::new().await;
+    let (step_uuid, queue) = enqueued_step(&db, "nul", 3, 1).await;
+    // jsonb cannot hold a NUL character: storing this result fails every time.
+    let runs = work_until_drained(&db, "nul", &queue, json!("a\u{0}b")).await;
+    assert_eq!(runs, 1);
+    assert_eq!(results_depth(&db).await, 1);
+    assert_eq!(
+        state_and_error(&db, step_uuid).await,
+        (
+            WorkflowStepState::EnqueuedAsErrorForOrchestration,
+            Some("result_not_storable".into())
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_step_whose_workers_keep_vanishing_fails_once_its_attempts_are_used() {
+    let db = TestDb::new().await;
+    let (step_uuid, queue) = enqueued_step(&db, "lost", 2, 1).await;
+    // Two workers claimed the step and vanished: the message was read twice and its
+    // lease expired each time.
+    let client = PgmqClient::new(db.pool.clone());
+    for redelivered in [false, true] {
+        let read = client.read::<StepMessage>(&queue, 0, 1).await.unwrap();
+        assert_eq!(read.len(), 1);
+        let mut tx = db.pool.begin().await.unwrap();
+        let claimed = step::claim(&mut tx, step_uuid, "gone", redelivered)
             .await
-            .unwrap(),
-        Some(WorkflowStepState::EnqueuedForOrchestration)
+            .unwrap();
+        assert!(matches!(claimed, step::ClaimOutcome::Claimed(_)));
+        tx.commit().await.unwrap();
+    }
+    let runs = work_until_drained(&db, "lost", &queue, json!("done")).await;
+    assert_eq!(runs, 0, "a third run would exceed max_attempts");
+    assert_eq!(results_depth(&db).await, 1);
+    assert_eq!(
+        state_and_error(&db, step_uuid).await,
+        (
+            WorkflowStepState::EnqueuedAsErrorForOrchestration,
+            Some("worker_lost".into())
+        )
     );
 }

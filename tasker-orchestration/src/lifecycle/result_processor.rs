@@ -46,6 +46,10 @@ pub async fn process_message(
     Ok(outcome)
 }
 
+/// Deliveries of one result message before a failure to process it is taken as
+/// permanent and the message is archived.
+pub const MAX_RESULT_DELIVERIES: i32 = 10;
+
 /// Reads up to `qty` result messages and processes them all in one transaction: the
 /// read, every state change, every message it sends and every delete commit together,
 /// so a batch costs one commit however many results it holds. Messages are processed in
@@ -65,7 +69,7 @@ pub async fn process_batch(
     let mut decoded = Vec::with_capacity(read);
     for m in messages {
         match serde_json::from_value::<StepMessage>(m.message.clone()) {
-            Ok(message) => decoded.push((m.msg_id, message)),
+            Ok(message) => decoded.push((m.msg_id, m.read_ct, message)),
             Err(error) => {
                 // A message we cannot read will never become readable: park it.
                 tracing::error!(%error, msg_id = m.msg_id, body = %m.message, "unreadable step result message archived");
@@ -73,8 +77,8 @@ pub async fn process_batch(
             }
         }
     }
-    decoded.sort_by_key(|(_, m)| m.task_uuid);
-    for (msg_id, message) in decoded {
+    decoded.sort_by_key(|(_, _, m)| m.task_uuid);
+    for (msg_id, read_ct, message) in decoded {
         let clock = std::time::Instant::now();
         sqlx::query("SAVEPOINT step_result")
             .execute(&mut *tx)
@@ -102,7 +106,15 @@ pub async fn process_batch(
                 sqlx::query("ROLLBACK TO SAVEPOINT step_result")
                     .execute(&mut *tx)
                     .await?;
-                tracing::warn!(%error, msg_id, task_uuid = %message.task_uuid, "processing a step result failed; it will be retried when its lease ends");
+                if read_ct >= MAX_RESULT_DELIVERIES {
+                    // The same result failed on every delivery: park it in the queue's
+                    // archive instead of failing forever. Its task stops progressing,
+                    // so the staleness detector moves it to `error` and the DLQ.
+                    PgmqClient::archive(&mut *tx, queue, msg_id).await?;
+                    tracing::error!(%error, msg_id, read_ct, task_uuid = %message.task_uuid, step_uuid = %message.step_uuid, "processing a step result failed on every delivery; message archived");
+                } else {
+                    tracing::warn!(%error, msg_id, read_ct, task_uuid = %message.task_uuid, "processing a step result failed; it will be retried when its lease ends");
+                }
             }
         }
     }
@@ -179,6 +191,9 @@ async fn complete(
     Ok(ResultOutcome::Completed)
 }
 
+/// The longest delay a handler's `retry_after_ms` may ask for: one day.
+const MAX_RETRY_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
+
 async fn fail_or_retry(
     conn: &mut PgConnection,
     step_row: &step::StepForOrchestration,
@@ -193,7 +208,8 @@ async fn fail_or_retry(
     let attempts_left = step_row.attempts_in_budget() < step_row.max_attempts;
     if task_live && handler_says_retry && step_row.retryable && attempts_left {
         let delay = match error.and_then(|e| e.retry_after_ms) {
-            Some(ms) => Duration::from_millis(ms),
+            // A handler may ask for a later retry, but not for one past the ceiling.
+            Some(ms) => Duration::from_millis(ms.min(MAX_RETRY_AFTER_MS)),
             None => backoff::delay(
                 &step_row.backoff,
                 u64::try_from(step_row.backoff_base_ms).unwrap_or(0),

@@ -64,6 +64,18 @@ impl Error {
         }
     }
 
+    /// Whether PostgreSQL refused the data itself (SQLSTATE class 22, data exception,
+    /// such as a NUL character in JSON; or class 54, a limit such as a too-large
+    /// value): storing the same data again will fail the same way.
+    pub fn is_data_rejected(&self) -> bool {
+        let code = match self {
+            Error::Database(sqlx::Error::Database(db))
+            | Error::Queue(pgmq_notify::Error::Database(sqlx::Error::Database(db))) => db.code(),
+            _ => None,
+        };
+        code.is_some_and(|c| c.starts_with("22") || c.starts_with("54"))
+    }
+
     /// Whether retrying the whole transaction may succeed (serialization failures,
     /// deadlocks, lost connections).
     pub fn is_transient(&self) -> bool {

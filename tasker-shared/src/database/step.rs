@@ -137,6 +137,9 @@ pub struct ClaimedStep {
     pub attempt: i32,
     /// Attempts allowed.
     pub max_attempts: i32,
+    /// Attempts before the last operator reset or shutdown release; they do not count
+    /// against `max_attempts`.
+    pub retry_baseline: i32,
     /// Whether failures may be retried.
     pub retryable: bool,
     /// Per-attempt time limit.
@@ -155,6 +158,16 @@ pub struct ClaimedStep {
     pub parents: Vec<String>,
     /// Results (the handler's `result` value) of every ancestor, by step name.
     pub dependency_results: BTreeMap<String, Value>,
+}
+
+impl ClaimedStep {
+    /// Whether this attempt is past the step's budget. Only a redelivery gets here: a
+    /// worker took the step and vanished (crashed, or was killed by its handler) often
+    /// enough to use every attempt. Running it again could crash the next worker too,
+    /// so the step fails instead of looping forever.
+    pub fn over_budget(&self) -> bool {
+        self.attempt - self.retry_baseline > self.max_attempts.max(1)
+    }
 }
 
 /// What [`claim`] did.
@@ -178,6 +191,7 @@ struct StepContextRow {
     inputs: Value,
     attempts: i32,
     max_attempts: i32,
+    retry_baseline: i32,
     retryable: bool,
     timeout_seconds: Option<i32>,
     context: Value,
@@ -228,7 +242,7 @@ pub async fn claim(
              RETURNING *
          )
          SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
-                b.max_attempts, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
+                b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
                 nt.name AS task_name, nt.version AS task_version, tn.name AS namespace
          FROM bumped b
          JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
@@ -277,6 +291,7 @@ pub async fn claim(
         inputs: row.inputs,
         attempt: row.attempts,
         max_attempts: row.max_attempts,
+        retry_baseline: row.retry_baseline,
         retryable: row.retryable,
         timeout_seconds: row.timeout_seconds,
         task_context: row.context,

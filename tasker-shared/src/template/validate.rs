@@ -59,6 +59,9 @@ fn is_ident(s: &str, max: usize, extra: &[u8]) -> bool {
         })
 }
 
+/// The longest staleness limit a template may set: ten years, in minutes.
+const MAX_LIFECYCLE_MINUTES: u32 = 10 * 365 * 24 * 60;
+
 pub(super) fn validate(t: &TaskTemplate, source: &str) -> Result<(), TemplateError> {
     let mut problems = Vec::new();
     let mut top = |message: String| {
@@ -94,6 +97,30 @@ pub(super) fn validate(t: &TaskTemplate, source: &str) -> Result<(), TemplateErr
     }
     if t.steps.is_empty() {
         top("has no steps".to_string());
+    }
+    if let Some(lifecycle) = &t.lifecycle {
+        let limits = [
+            ("max_blocked_minutes", lifecycle.max_blocked_minutes),
+            (
+                "max_waiting_for_dependencies_minutes",
+                lifecycle.max_waiting_for_dependencies_minutes,
+            ),
+            (
+                "max_waiting_for_retry_minutes",
+                lifecycle.max_waiting_for_retry_minutes,
+            ),
+            (
+                "max_steps_in_process_minutes",
+                lifecycle.max_steps_in_process_minutes,
+            ),
+        ];
+        for (field, value) in limits {
+            if value.is_some_and(|m| m > MAX_LIFECYCLE_MINUTES) {
+                top(format!(
+                    "lifecycle.{field} must be at most {MAX_LIFECYCLE_MINUTES} (ten years)"
+                ));
+            }
+        }
     }
 
     let mut step_problem = |step: &str, message: String| {
@@ -340,6 +367,17 @@ mod tests {
         assert!(
             p.iter()
                 .any(|m| m == "step 'a': timeout_seconds must be at least 1")
+        );
+    }
+
+    #[test]
+    fn lifecycle_limits_must_be_sane() {
+        let p = problems(&format!(
+            "{HEAD}lifecycle: {{ max_blocked_minutes: 0, max_waiting_for_retry_minutes: 4000000000, max_steps_in_process_minutes: 5256000 }}\nsteps:\n  - name: a\n    handler: {{ callable: x }}\n"
+        ));
+        assert_eq!(
+            p,
+            ["lifecycle.max_waiting_for_retry_minutes must be at most 5256000 (ten years)"]
         );
     }
 

@@ -102,6 +102,13 @@ async fn task_routes() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, v) = api.get("/v1/tasks?bogus=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // A known path with the wrong method answers in the usual error shape.
+    let (s, v) = api.send("PUT", "/v1/tasks", json!({})).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+        "{v}"
+    );
 
     let (s, v) = api.get(&format!("/v1/tasks/{a}/summary")).await;
     assert_eq!(s, StatusCode::OK, "{v}");

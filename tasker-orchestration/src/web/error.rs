@@ -18,6 +18,8 @@ pub enum ApiError {
     Validation(String),
     /// No such resource.
     NotFound(String),
+    /// The path exists, but not with this method.
+    MethodNotAllowed(String),
     /// The request conflicts with existing state.
     Conflict {
         /// What conflicted.
@@ -52,6 +54,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) | Self::Backpressure { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -67,6 +70,7 @@ impl ApiError {
             Self::BadRequest(_) => "BAD_REQUEST",
             Self::Validation(_) => "VALIDATION_ERROR",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict { .. } => "CONFLICT",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Backpressure { .. } => "BACKPRESSURE",
@@ -91,6 +95,15 @@ impl From<tasker_shared::database::Error> for ApiError {
             return Self::Unavailable("the database is unavailable; retry shortly".into());
         }
         Self::internal(e)
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Database(e) => e.into(),
+            other => Self::internal(other),
+        }
     }
 }
 
@@ -119,6 +132,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(m)
             | Self::Validation(m)
             | Self::NotFound(m)
+            | Self::MethodNotAllowed(m)
             | Self::Unavailable(m)
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
@@ -175,4 +189,9 @@ impl From<QueryRejection> for ApiError {
 /// Any unknown route.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// The answer for a known path with a method it does not serve.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not accept {method}", uri.path()))
 }

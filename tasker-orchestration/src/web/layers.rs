@@ -19,6 +19,7 @@ pub(super) fn apply(routes: Router<AppState>, state: AppState) -> Router {
     let web = &state.config.web;
     let mut router = routes
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,

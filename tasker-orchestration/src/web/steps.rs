@@ -69,7 +69,7 @@ pub async fn act_on_step(
                 message: m,
                 existing_task_uuid: None,
             },
-            StepActionError::Internal(e) => ApiError::internal(e),
+            StepActionError::Internal(e) => e.into(),
         })?;
     let detail = step::get_detail(&state.pool, task_uuid, step_uuid)
         .await?

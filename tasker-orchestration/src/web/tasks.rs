@@ -52,7 +52,7 @@ pub async fn create_task(
             ),
             existing_task_uuid: Some(existing_task_uuid),
         },
-        CreateTaskError::Internal(e) => ApiError::internal(e),
+        CreateTaskError::Internal(e) => e.into(),
     })?;
     let response = load_task(&state, created.task_uuid).await?;
     Ok((StatusCode::CREATED, Json(response)))
@@ -183,7 +183,7 @@ pub async fn cancel_task(
                 message: e.to_string(),
                 existing_task_uuid: None,
             },
-            CancelError::Internal(e) => ApiError::internal(e),
+            CancelError::Internal(e) => e.into(),
         })?;
     Ok(Json(load_task(&state, task_uuid).await?))
 }

@@ -62,8 +62,9 @@ RSpec.describe "a Ruby worker end to end", if: ENV["DATABASE_URL"] do
     server = File.join(ENV.fetch("CARGO_TARGET_DIR", File.join(ROOT, "target")), "debug", "tasker-server")
     @server, @server_log = self.class.spawn_logged("server", env, server)
     self.class.wait_for(@server_log, "tasker-server listening")
+    @health_port = self.class.free_port
     @worker, @worker_log = self.class.spawn_logged(
-      "worker", env, RbConfig.ruby, "-I", File.join(RUBY_DIR, "lib"), File.join(RUBY_DIR, "bin/tasker-ruby-worker"),
+      "worker", env.merge("TASKER__WORKER__HEALTH_PORT" => @health_port.to_s), RbConfig.ruby, "-I", File.join(RUBY_DIR, "lib"), File.join(RUBY_DIR, "bin/tasker-ruby-worker"),
       "--templates", File.join(RUBY_DIR, "app/tasker/tasks/templates"),
       "--require", File.join(RUBY_DIR, "app/tasker/handlers.rb"), "--worker-id", "rspec-ruby-worker"
     )
@@ -108,6 +109,14 @@ RSpec.describe "a Ruby worker end to end", if: ENV["DATABASE_URL"] do
 
   def result(task, step)
     task["steps"].find { |s| s["name"] == step }.fetch("results")
+  end
+
+  it "serves the worker's health endpoint when worker.health_port is set" do
+    response = Net::HTTP.get_response(URI("http://127.0.0.1:#{@health_port}/health/ready"))
+    expect(response.code.to_i).to eq(200)
+    expect(JSON.parse(Net::HTTP.get(URI("http://127.0.0.1:#{@health_port}/health")))).to include(
+      "worker_id" => "rspec-ruby-worker", "namespaces" => %w[ruby_examples ruby_payments]
+    )
   end
 
   it "runs the linear and diamond workflows with Ruby handlers" do

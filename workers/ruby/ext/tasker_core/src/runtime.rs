@@ -71,6 +71,7 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
             "no database URL: set DATABASE_URL (or database.url in a config file)".into(),
         ));
     }
+    let health_port = config.worker.health_port;
     let mut worker_config = WorkerConfig::from_settings(&config);
     worker_config.worker_id = text("worker_id")
         .or_else(|| {
@@ -99,6 +100,7 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         .enable_all()
         .build()
         .map_err(|e| failure(ruby, format!("cannot start the runtime: {e}")))?;
+    let health_stop = CancellationToken::new();
     let started = runtime.block_on(async {
         let mut templates = TaskTemplateManager::new(&worker_config.template_path);
         templates
@@ -145,15 +147,31 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         }
         let max = worker_config.max_concurrent_steps;
         let id = worker_config.worker_id.clone();
-        let core = WorkerCore::with_pool(worker_config, pool, registry, namespaces.clone())
+        let core = WorkerCore::with_pool(worker_config, pool.clone(), registry, namespaces.clone())
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(port) = health_port {
+            // The recorder is process-wide: a second start in one process serves health
+            // without metrics.
+            let prometheus = tasker_worker::metrics::install_prometheus().ok();
+            let app = tasker_worker::health::router(
+                pool,
+                core.status(),
+                id.clone(),
+                namespaces.clone(),
+                prometheus,
+            );
+            let address = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+            tasker_worker::health::serve(address, app, health_stop.clone())
+                .await
+                .map_err(|e| format!("health port {port}: cannot listen on {address}: {e}"))?;
+        }
         Ok::<_, String>((core, namespaces, max, id))
     });
     let (core, namespaces, max, worker_id) = started.map_err(|e| failure(ruby, e))?;
 
     QUEUE.open();
-    let shutdown = CancellationToken::new();
+    let shutdown = health_stop;
     let stopped = Arc::new((Mutex::new(false), Condvar::new()));
     let status = core.status();
     {

@@ -16,4 +16,10 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 cargo build --release --bins
+# The Ruby phase needs the gem's extension (release build); it is skipped without Ruby.
+if ruby -rrbconfig -e 'exit(File.exist?(File.join(RbConfig::CONFIG["rubyhdrdir"], "ruby.h")))' 2>/dev/null; then
+  rake -f workers/ruby/Rakefile compile >&2
+else
+  echo "bench: no Ruby headers; the Ruby phase will be skipped" >&2
+fi
 target/release/tasker-bench "$@"

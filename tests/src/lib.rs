@@ -275,6 +275,11 @@ impl Cluster {
         cluster
     }
 
+    /// The environment every process of this cluster gets.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Starts another `tasker-server` on the same database; returns a client for it.
     pub async fn add_server(&mut self) -> OrchestrationClient {
         let port = free_port();

@@ -7,6 +7,7 @@
 
 mod ceilings;
 mod report;
+mod ruby;
 mod workload;
 
 use std::time::Duration;
@@ -179,6 +180,28 @@ async fn main() {
             "×",
             "≤ 1.2",
         );
+    }
+
+    // Last, so the Ruby worker's connections do not disturb the other figures.
+    match ruby::start_worker(&cluster).await {
+        Ok(_ruby_worker) => {
+            eprintln!("bench: Ruby handlers ({runs} runs, and Rust again to compare)");
+            let rust_p50 = report::percentiles(&driver.latencies("bench_linear", runs).await).0;
+            let lat = driver
+                .latencies_in(ruby::NAMESPACE, ruby::TEMPLATE, runs)
+                .await;
+            let (p50, _, p99) = report::percentiles(&lat);
+            report.value("Ruby linear-4 (no-op handlers) p50", p50, "ms", "");
+            report.value("Ruby linear-4 p99", p99, "ms", "");
+            report.value("Rust linear-4 p50, just before", rust_p50, "ms", "");
+            report.value(
+                "Ruby overhead per step vs Rust",
+                (p50 - rust_p50) / 4.0,
+                "ms",
+                "",
+            );
+        }
+        Err(why) => eprintln!("bench: skipping the Ruby phase: {why}"),
     }
 
     report.print();

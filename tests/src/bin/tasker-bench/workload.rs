@@ -164,10 +164,14 @@ impl Driver {
     }
 
     async fn run_one(&self, name: &str) -> (Uuid, Instant, Instant) {
+        self.run_one_in("bench", name).await
+    }
+
+    async fn run_one_in(&self, namespace: &str, name: &str) -> (Uuid, Instant, Instant) {
         let start = Instant::now();
         let task = self
             .client
-            .create_task(&TaskRequest::new("bench", name, json!({})))
+            .create_task(&TaskRequest::new(namespace, name, json!({})))
             .await
             .unwrap();
         let rx = {
@@ -190,9 +194,14 @@ impl Driver {
 
     /// End-to-end latencies (ms) of `n` tasks run one after another.
     pub async fn latencies(&self, name: &str, n: usize) -> Vec<f64> {
+        self.latencies_in("bench", name, n).await
+    }
+
+    /// Like [`Driver::latencies`], for a template of another namespace.
+    pub async fn latencies_in(&self, namespace: &str, name: &str, n: usize) -> Vec<f64> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let (_, start, end) = self.run_one(name).await;
+            let (_, start, end) = self.run_one_in(namespace, name).await;
             out.push((end - start).as_secs_f64() * 1000.0);
         }
         out

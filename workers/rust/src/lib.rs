@@ -16,3 +16,13 @@ pub fn registry() -> HandlerRegistry {
     payments::register(&mut registry);
     registry
 }
+
+/// The Rust examples of the user docs, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/quick-start.md")]
+pub struct QuickStartDoc;
+
+/// See [`QuickStartDoc`].
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-handlers.md")]
+pub struct WritingHandlersDoc;

@@ -187,23 +187,27 @@ fn build(
             error: None,
             metadata,
         },
-        Err(f) => StepExecutionResult {
-            step_uuid,
-            success: false,
-            result: Value::Null,
-            status: ResultStatus::Failed,
-            error: Some(StepErrorInfo {
-                message: f.message,
-                error_type: f.error_type,
-                retryable: f.retryable,
-                retry_after_ms: f
-                    .retry_after
-                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                backtrace: None,
-                context: None,
-            }),
-            metadata,
-        },
+        Err(f) => failed(step_uuid, f, metadata),
+    }
+}
+
+fn failed(step_uuid: Uuid, f: Failure, metadata: ResultMetadata) -> StepExecutionResult {
+    StepExecutionResult {
+        step_uuid,
+        success: false,
+        result: Value::Null,
+        status: ResultStatus::Failed,
+        error: Some(StepErrorInfo {
+            message: f.message,
+            error_type: f.error_type,
+            retryable: f.retryable,
+            retry_after_ms: f
+                .retry_after
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            backtrace: None,
+            context: None,
+        }),
+        metadata,
     }
 }
 
@@ -234,22 +238,16 @@ pub fn lost_worker_result(claimed: &step::ClaimedStep, worker_id: &str) -> StepE
 /// (a NUL character in a string, a value past jsonb's size limit): permanent, since the
 /// handler would return the same result again.
 pub fn unstorable_result(result: &StepExecutionResult, reason: &str) -> StepExecutionResult {
-    StepExecutionResult {
-        step_uuid: result.step_uuid,
-        success: false,
-        result: Value::Null,
-        status: ResultStatus::Failed,
-        error: Some(StepErrorInfo {
-            message: format!("the handler's result could not be stored: {reason}"),
-            error_type: "result_not_storable".to_string(),
-            retryable: false,
-            retry_after_ms: None,
-            backtrace: None,
-            context: None,
-        }),
-        metadata: ResultMetadata {
+    failed(
+        result.step_uuid,
+        Failure::new(
+            "result_not_storable",
+            format!("the handler's result could not be stored: {reason}"),
+            false,
+        ),
+        ResultMetadata {
             custom: Value::Null,
             ..result.metadata.clone()
         },
-    }
+    )
 }

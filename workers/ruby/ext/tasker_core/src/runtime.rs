@@ -100,7 +100,8 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         .enable_all()
         .build()
         .map_err(|e| failure(ruby, format!("cannot start the runtime: {e}")))?;
-    let health_stop = CancellationToken::new();
+    // Stops the worker and its health endpoint together.
+    let shutdown = CancellationToken::new();
     let started = runtime.block_on(async {
         let mut templates = TaskTemplateManager::new(&worker_config.template_path);
         templates
@@ -162,7 +163,7 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
                 prometheus,
             );
             let address = std::net::SocketAddr::from(([0, 0, 0, 0], port));
-            tasker_worker::health::serve(address, app, health_stop.clone())
+            tasker_worker::health::serve(address, app, shutdown.clone())
                 .await
                 .map_err(|e| format!("health port {port}: cannot listen on {address}: {e}"))?;
         }
@@ -171,7 +172,6 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
     let (core, namespaces, max, worker_id) = started.map_err(|e| failure(ruby, e))?;
 
     QUEUE.open();
-    let shutdown = health_stop;
     let stopped = Arc::new((Mutex::new(false), Condvar::new()));
     let status = core.status();
     {

@@ -1,6 +1,13 @@
 # frozen_string_literal: true
 
 require_relative "lib/tasker_core/version"
+require_relative "tasks/vendor_crates"
+
+# Built inside the Tasker repository, the gem carries the workspace crates its native
+# extension needs (ext/tasker_core/vendor/, regenerated here), so that `gem install`
+# compiles it anywhere with a Rust toolchain, Ruby's headers and libclang.
+gem_root = __dir__
+TaskerCoreBuild::Vendor.vendor!(gem_root) if TaskerCoreBuild::Vendor.in_workspace?(gem_root)
 
 Gem::Specification.new do |spec|
   spec.name = "tasker_core"
@@ -10,8 +17,13 @@ Gem::Specification.new do |spec|
                      "from PostgreSQL queues, extends leases, enforces timeouts and records results."
   spec.license = "MIT"
   spec.authors = ["Tasker contributors"]
+  spec.homepage = "https://example.invalid/tasker"
   spec.required_ruby_version = ">= 3.0"
-  spec.files = Dir["lib/**/*.rb", "bin/*", "ext/tasker_core/extconf.rb", "README.md", "CHANGELOG.md"]
+  spec.files = Dir.chdir(gem_root) do
+    Dir["lib/**/*.rb", "bin/*", "README.md", "CHANGELOG.md", "tasks/*.rb",
+        "ext/tasker_core/{extconf.rb,Cargo.toml}", "ext/tasker_core/src/**/*.rs",
+        "ext/tasker_core/vendor/**/*"].select { |f| File.file?(f) }.sort
+  end
   spec.bindir = "bin"
   spec.executables = ["tasker-ruby-worker"]
   spec.require_paths = ["lib"]

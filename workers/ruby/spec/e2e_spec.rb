@@ -1,115 +1,28 @@
 # frozen_string_literal: true
 
 require "spec_helper"
-require "net/http"
-require "securerandom"
-require "socket"
-require "open3"
-require "fileutils"
+require_relative "support/tasker_e2e"
 
-# A real tasker-server and a real Ruby worker process on a fresh database.
-# Needs DATABASE_URL (a server where databases may be created), psql, and the
-# tasker-server binary built in target/debug (the project's test command does all that).
+# A real tasker-server and a real Ruby worker process on a fresh database (see
+# support/tasker_e2e.rb for what that needs).
 RSpec.describe "a Ruby worker end to end", if: ENV["DATABASE_URL"] do
-  ROOT = File.expand_path("../../..", __dir__)
-  RUBY_DIR = File.expand_path("..", __dir__)
+  include TaskerE2E
 
-  def self.free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
-  def self.with_database(url, name)
-    base, query = url.split("?", 2)
-    head = base.sub(%r{/[^/]*\z}, "")
-    head = base if base.count("/") < 3
-    "#{head}/#{name}#{query ? "?#{query}" : ''}"
-  end
-
-  def self.psql(command)
-    out, status = Open3.capture2e("psql", ENV.fetch("DATABASE_URL"), "-q", "-c", command)
-    raise "psql failed: #{out}" unless status.success?
-  end
-
-  def self.spawn_logged(name, env, *cmd)
-    log = File.join(ROOT, "target", "e2e-logs", "ruby-#{name}-#{SecureRandom.hex(4)}.log")
-    FileUtils.mkdir_p(File.dirname(log))
-    pid = Process.spawn(env, *cmd, chdir: ROOT, out: log, err: log)
-    [pid, log]
-  end
-
-  def self.wait_for(log, text, timeout: 60)
-    deadline = Time.now + timeout
-    until File.exist?(log) && File.read(log).include?(text)
-      raise "#{log} never printed #{text.inspect}:\n#{File.exist?(log) ? File.read(log)[-3000..] : ''}" if Time.now > deadline
-
-      sleep 0.02
-    end
-  end
+  ROOT = TaskerE2E::ROOT
+  RUBY_DIR = TaskerE2E::RUBY_DIR
 
   before(:all) do
-    @db = "tasker_rb_#{SecureRandom.hex(6)}"
-    self.class.psql("CREATE DATABASE #{@db}")
-    @url = self.class.with_database(ENV.fetch("DATABASE_URL"), @db)
-    @port = self.class.free_port
-    env = {
-      "DATABASE_URL" => @url, "TASKER_ENV" => "test",
-      "TASKER_CONFIG_DIR" => File.join(ROOT, "config/tasker"),
-      "TASKER_WEB_BIND_ADDRESS" => "127.0.0.1:#{@port}"
-    }
-    server = File.join(ENV.fetch("CARGO_TARGET_DIR", File.join(ROOT, "target")), "debug", "tasker-server")
-    @server, @server_log = self.class.spawn_logged("server", env, server)
-    self.class.wait_for(@server_log, "tasker-server listening")
-    @health_port = self.class.free_port
-    @worker, @worker_log = self.class.spawn_logged(
-      "worker", env.merge("TASKER__WORKER__HEALTH_PORT" => @health_port.to_s), RbConfig.ruby, "-I", File.join(RUBY_DIR, "lib"), File.join(RUBY_DIR, "bin/tasker-ruby-worker"),
+    start_server
+    @health_port = free_port
+    @worker, @worker_log = spawn_logged(
+      "worker", @env.merge("TASKER__WORKER__HEALTH_PORT" => @health_port.to_s), RbConfig.ruby, "-I", File.join(RUBY_DIR, "lib"), File.join(RUBY_DIR, "bin/tasker-ruby-worker"),
       "--templates", File.join(RUBY_DIR, "app/tasker/tasks/templates"),
       "--require", File.join(RUBY_DIR, "app/tasker/handlers.rb"), "--worker-id", "rspec-ruby-worker"
     )
-    self.class.wait_for(@worker_log, "worker running as")
+    wait_for(@worker_log, "worker running as")
   end
 
-  after(:all) do
-    [@worker, @server].compact.each do |pid|
-      Process.kill("KILL", pid)
-      Process.wait(pid)
-    rescue Errno::ESRCH, Errno::ECHILD
-      nil
-    end
-    self.class.psql("DROP DATABASE IF EXISTS #{@db} WITH (FORCE)") if @db
-  end
-
-  def api(method, path, body = nil)
-    http = Net::HTTP.new("127.0.0.1", @port)
-    request = method == :post ? Net::HTTP::Post.new(path, "content-type" => "application/json") : Net::HTTP::Get.new(path)
-    request.body = JSON.generate(body) if body
-    response = http.request(request)
-    [response.code.to_i, JSON.parse(response.body)]
-  end
-
-  def create(namespace, name, context)
-    code, task = api(:post, "/v1/tasks", { namespace: namespace, name: name, context: context })
-    raise "create failed: #{code} #{task}" unless code == 201
-
-    task["task_uuid"]
-  end
-
-  def wait_until(uuid, *states, timeout: 30)
-    deadline = Time.now + timeout
-    loop do
-      _, task = api(:get, "/v1/tasks/#{uuid}")
-      return task if states.include?(task["status"])
-      raise "task #{uuid} is #{task['status']}, wanted #{states}:\n#{File.read(@worker_log)[-3000..]}" if Time.now > deadline
-
-      sleep 0.02
-    end
-  end
-
-  def result(task, step)
-    task["steps"].find { |s| s["name"] == step }.fetch("results")
-  end
+  after(:all) { stop_processes(@worker) }
 
   it "serves the worker's health endpoint when worker.health_port is set" do
     response = Net::HTTP.get_response(URI("http://127.0.0.1:#{@health_port}/health/ready"))

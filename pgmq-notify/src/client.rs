@@ -205,6 +205,61 @@ impl PgmqClient {
         Ok(row.is_some())
     }
 
+    /// Every queue PGMQ knows whose name is a valid [`QueueName`] (queues other
+    /// software created with other names are left out).
+    pub async fn queue_names<'e>(executor: impl PgExecutor<'e>) -> Result<Vec<QueueName>> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT queue_name::text FROM pgmq.meta ORDER BY queue_name")
+                .fetch_all(executor)
+                .await?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| QueueName::new(n).ok())
+            .collect())
+    }
+
+    /// Deletes up to `limit` messages archived more than `older_than_seconds` ago from
+    /// the queue's archive table (`pgmq.a_<queue>`). Returns how many were deleted.
+    pub async fn delete_archived_before<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        older_than_seconds: f64,
+        limit: i64,
+    ) -> Result<u64> {
+        // The table name comes from a validated QueueName: letters, digits, underscores.
+        let table = format!("pgmq.a_{}", queue.as_str());
+        let sql = format!(
+            "DELETE FROM {table} WHERE msg_id IN (
+                SELECT msg_id FROM {table}
+                WHERE archived_at < now() - $1 * interval '1 second'
+                LIMIT $2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(older_than_seconds)
+            .bind(limit)
+            .execute(executor)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Number of messages archived more than `older_than_seconds` ago in the queue's
+    /// archive table.
+    pub async fn count_archived_before<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        older_than_seconds: f64,
+    ) -> Result<i64> {
+        let sql = format!(
+            "SELECT count(*) FROM pgmq.a_{} WHERE archived_at < now() - $1 * interval '1 second'",
+            queue.as_str()
+        );
+        let n = sqlx::query_scalar(&sql)
+            .bind(older_than_seconds)
+            .fetch_one(executor)
+            .await?;
+        Ok(n)
+    }
+
     /// Number of messages in a queue, visible or not.
     pub async fn depth(&self, queue: &QueueName) -> Result<i64> {
         let n: Option<i64> = sqlx::query_scalar("SELECT queue_length FROM pgmq.metrics($1)")

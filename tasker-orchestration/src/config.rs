@@ -7,6 +7,8 @@ use tasker_shared::database::PoolConfig;
 use tasker_shared::database::dlq::StalenessThresholds;
 use tasker_shared::event_system::DeploymentMode;
 
+use crate::maintenance::RetentionPolicy;
+
 /// Everything the orchestration needs to run.
 #[derive(Debug, Clone)]
 pub struct OrchestrationConfig {
@@ -30,6 +32,8 @@ pub struct OrchestrationConfig {
     pub staleness: StalenessThresholds,
     /// How often stale tasks are looked for.
     pub staleness_interval: Duration,
+    /// The retention job; `None` when it is off.
+    pub retention: Option<RetentionPolicy>,
 }
 
 impl OrchestrationConfig {
@@ -57,6 +61,7 @@ impl OrchestrationConfig {
                 blocked_minutes: minutes(s.max_blocked_minutes),
             },
             staleness_interval: Duration::from_millis(s.interval_ms),
+            retention: retention_policy(&o.retention),
         }
     }
 
@@ -76,6 +81,18 @@ impl OrchestrationConfig {
             },
             staleness: StalenessThresholds::default(),
             staleness_interval: Duration::from_secs(60),
+            retention: retention_policy(&Default::default()),
         }
     }
+}
+
+fn retention_policy(r: &tasker_shared::config::RetentionSettings) -> Option<RetentionPolicy> {
+    // max_age was validated when the configuration loaded; an unparsable one (only
+    // possible for a hand-built TaskerConfig) turns the job off rather than guessing.
+    let max_age = r.max_age().ok()?;
+    r.enabled.then_some(RetentionPolicy {
+        max_age,
+        interval: Duration::from_millis(r.interval_ms),
+        batch_size: i64::from(r.batch_size.max(1)),
+    })
 }

@@ -109,6 +109,14 @@ impl OrchestrationCore {
                 Ok(())
             });
         }
+        if let Some(policy) = self.config.retention {
+            let pool = self.pool.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                crate::maintenance::run_retention(pool, policy, shutdown).await;
+                Ok(())
+            });
+        }
         {
             let auth = web::Authenticator::from_config(&self.settings.web.auth)
                 .map_err(crate::error::Error::Corrupt)?;

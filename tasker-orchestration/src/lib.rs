@@ -7,6 +7,7 @@
 //! - processing step results from `orchestration_step_results`, with retries and backoff
 //!   ([`lifecycle::result_processor`]), and finalizing tasks ([`lifecycle::task_finalizer`]);
 //! - the event loops that drive those from notifications and polling ([`event_systems`]);
+//! - the retention job that deletes finished tasks past an age ([`maintenance`]);
 //! - the REST API ([`web`]) and the `tasker-server` binary.
 //!
 //! It must not contain SQL (that is `tasker-shared::database`), and it must not depend on
@@ -19,6 +20,7 @@ pub mod core;
 pub mod error;
 pub mod event_systems;
 pub mod lifecycle;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod web;

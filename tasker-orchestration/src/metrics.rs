@@ -20,6 +20,8 @@ pub const RESULTS_PROCESSED: &str = "tasker_step_results_processed_total";
 pub const TASK_INITIALIZATION: &str = "tasker_task_initialization_duration_seconds";
 /// Time to process one step result (one transaction).
 pub const RESULT_PROCESSING: &str = "tasker_step_result_processing_duration_seconds";
+/// Rows the retention job deleted, by `kind` (`tasks`, `archived_messages`).
+pub const RETENTION_PURGED: &str = "tasker_retention_purged_total";
 /// Messages in a queue, sampled when `/metrics` is scraped.
 pub const QUEUE_DEPTH: &str = "tasker_queue_depth";
 
@@ -43,6 +45,11 @@ pub(crate) fn steps_enqueued(namespace: &str, count: usize) {
 pub(crate) fn result_processed(outcome: &'static str, elapsed: Duration) {
     counter!(RESULTS_PROCESSED, "outcome" => outcome).increment(1);
     histogram!(RESULT_PROCESSING).record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn purged(report: &tasker_shared::database::retention::PurgeReport) {
+    counter!(RETENTION_PURGED, "kind" => "tasks").increment(report.tasks);
+    counter!(RETENTION_PURGED, "kind" => "archived_messages").increment(report.archived_messages);
 }
 
 pub(crate) fn queue_depth(queue: &str, depth: i64) {

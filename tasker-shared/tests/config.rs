@@ -145,6 +145,22 @@ fn errors_name_the_key_and_its_origin() {
 
     let p = problems(
         load_from(
+            Some(&dir),
+            "x",
+            None,
+            &vars(&[("TASKER__ORCHESTRATION__RETENTION__MAX_AGE", "a month")]),
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        p.iter().any(|m| m.starts_with(
+            "orchestration.retention.max_age: must be a duration such as 30d, 12h or 90m, got \"a month\""
+        ) && m.contains("TASKER__ORCHESTRATION__RETENTION__MAX_AGE")),
+        "{p:?}"
+    );
+
+    let p = problems(
+        load_from(
             None,
             "x",
             None,

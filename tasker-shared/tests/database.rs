@@ -664,3 +664,171 @@ async fn settled_tasks_are_announced_in_their_transaction() {
         json!({"task_uuid": c.task_uuid, "status": "cancelled"})
     );
 }
+
+/// Moves a task from `pending` to `to` and, when `hours_ago` is set, backdates the
+/// transition that finished it.
+async fn finish(db: &TestDb, task_uuid: Uuid, to: TaskState, hours_ago: Option<i32>) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    for (from, next) in [
+        (TaskState::Pending, TaskState::StepsInProcess),
+        (TaskState::StepsInProcess, to),
+    ] {
+        let out = transition::transition_task(&mut conn, task_uuid, &[from], next, &json!({}))
+            .await
+            .unwrap();
+        assert!(out.applied());
+    }
+    if let Some(hours) = hours_ago {
+        sqlx::query(
+            "UPDATE tasker.task_transitions SET created_at = now() - $2 * interval '1 hour'
+             WHERE task_uuid = $1 AND most_recent",
+        )
+        .bind(task_uuid)
+        .bind(hours)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn task_exists(db: &TestDb, task_uuid: Uuid) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasker.tasks WHERE task_uuid = $1)")
+        .bind(task_uuid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retention_purges_old_finished_tasks_only() {
+    use std::time::Duration;
+    use tasker_shared::database::{dlq, retention};
+
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let old_complete = create(&db, &nt).await.task_uuid;
+    finish(&db, old_complete, TaskState::Complete, Some(48)).await;
+    let old_cancelled = create(&db, &nt).await.task_uuid;
+    finish(&db, old_cancelled, TaskState::Cancelled, Some(48)).await;
+    let recent_complete = create(&db, &nt).await.task_uuid;
+    finish(&db, recent_complete, TaskState::Complete, None).await;
+    let old_running = create(&db, &nt).await.task_uuid;
+    {
+        let mut conn = db.pool.acquire().await.unwrap();
+        transition::transition_task(
+            &mut conn,
+            old_running,
+            &[TaskState::Pending],
+            TaskState::StepsInProcess,
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE tasker.task_transitions SET created_at = now() - interval '48 hours' WHERE task_uuid = $1")
+        .bind(old_running)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    // An old error whose DLQ entry is pending investigation stays; one resolved goes.
+    let old_error_pending = create(&db, &nt).await.task_uuid;
+    let old_error_resolved = create(&db, &nt).await.task_uuid;
+    for task in [old_error_pending, old_error_resolved] {
+        finish(&db, task, TaskState::Error, Some(48)).await;
+        let mut conn = db.pool.acquire().await.unwrap();
+        dlq::create_entry(
+            &mut conn,
+            task,
+            "steps_in_process",
+            "staleness_timeout",
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "UPDATE tasker.tasks_dlq SET resolution_status = 'manually_resolved' WHERE task_uuid = $1",
+    )
+    .bind(old_error_resolved)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let day = Duration::from_secs(24 * 3600);
+    let dry = retention::count_purgeable(&db.pool, day).await.unwrap();
+    assert_eq!(dry.tasks, 3);
+    assert!(
+        task_exists(&db, old_complete).await,
+        "a dry run deletes nothing"
+    );
+
+    // A batch of 1 exercises the batch loop.
+    let report = retention::purge(&db.pool, day, 1).await.unwrap();
+    assert_eq!(report.tasks, 3);
+    for gone in [old_complete, old_cancelled, old_error_resolved] {
+        assert!(!task_exists(&db, gone).await);
+    }
+    for kept in [recent_complete, old_running, old_error_pending] {
+        assert!(task_exists(&db, kept).await);
+    }
+    // Steps, edges and transitions went with their tasks.
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1)
+              + (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1)",
+    )
+    .bind(old_complete)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+    assert_eq!(
+        retention::purge(&db.pool, day, 1).await.unwrap(),
+        retention::PurgeReport::default()
+    );
+}
+
+#[tokio::test]
+async fn retention_purges_old_archived_messages() {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use std::time::Duration;
+    use tasker_shared::database::retention;
+
+    let db = TestDb::new().await;
+    let client = PgmqClient::new(db.pool.clone());
+    let queue = QueueName::worker("retention").unwrap();
+    client.create_queue(&queue).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let id = PgmqClient::send_with_notify(&db.pool, &queue, &json!({"n": n}), 0)
+            .await
+            .unwrap();
+        assert!(PgmqClient::archive(&db.pool, &queue, id).await.unwrap());
+        ids.push(id);
+    }
+    // Two are old, one is recent.
+    sqlx::query("UPDATE pgmq.a_worker_retention_queue SET archived_at = now() - interval '10 days' WHERE msg_id <> $1")
+        .bind(ids[2])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(
+        retention::count_purgeable(&db.pool, week)
+            .await
+            .unwrap()
+            .archived_messages,
+        2
+    );
+    assert_eq!(
+        retention::purge(&db.pool, week, 1)
+            .await
+            .unwrap()
+            .archived_messages,
+        2
+    );
+    let left: Vec<i64> = sqlx::query_scalar("SELECT msg_id FROM pgmq.a_worker_retention_queue")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![ids[2]]);
+}

@@ -8,6 +8,7 @@ mod dev;
 mod failures;
 mod linear;
 mod operations;
+mod retention;
 mod server;
 mod worker;
 mod workflows;

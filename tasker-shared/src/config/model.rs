@@ -103,6 +103,8 @@ pub struct OrchestrationSettings {
     pub staleness: StalenessSettings,
     /// `[orchestration.backpressure]`
     pub backpressure: BackpressureSettings,
+    /// `[orchestration.retention]`
+    pub retention: RetentionSettings,
 }
 
 impl Default for OrchestrationSettings {
@@ -113,6 +115,7 @@ impl Default for OrchestrationSettings {
             readiness_sweep_interval_ms: 5_000,
             staleness: StalenessSettings::default(),
             backpressure: BackpressureSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -144,6 +147,48 @@ impl Default for StalenessSettings {
             max_blocked_minutes: 1440,
         }
     }
+}
+
+/// `[orchestration.retention]`: the server's job that deletes finished tasks and
+/// archived queue messages past an age (`tasker-server maintenance purge` does the same
+/// on demand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Whether the server runs the job.
+    pub enabled: bool,
+    /// How long finished tasks and archived messages are kept, such as `30d` or `12h`
+    /// (see [`parse_duration`]).
+    pub max_age: String,
+    /// How often the job runs, in milliseconds.
+    pub interval_ms: u64,
+    /// Rows deleted per transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_age: "30d".into(),
+            interval_ms: 3_600_000,
+            batch_size: 1_000,
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// [`max_age`](Self::max_age) as a duration (validated when the configuration loads).
+    pub fn max_age(&self) -> Result<std::time::Duration, String> {
+        parse_duration(&self.max_age)
+    }
+}
+
+/// Parses a duration such as `30d`, `12h`, `90m`, `45s` or `1h 30m` (humantime's
+/// format); the message of an error says what was wrong.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 30d, 12h or 90m: {e}"))
 }
 
 /// `[orchestration.backpressure]`

@@ -55,6 +55,25 @@ pub(super) fn validate(
         "must be at least 10",
         o.readiness_sweep_interval_ms.to_string(),
     );
+    let r = &o.retention;
+    check(
+        r.max_age().is_ok(),
+        "orchestration.retention.max_age",
+        "must be a duration such as 30d, 12h or 90m",
+        format!("{:?}", r.max_age),
+    );
+    check(
+        r.interval_ms >= 10,
+        "orchestration.retention.interval_ms",
+        "must be at least 10",
+        r.interval_ms.to_string(),
+    );
+    check(
+        (1..=100_000).contains(&r.batch_size),
+        "orchestration.retention.batch_size",
+        "must be between 1 and 100000",
+        r.batch_size.to_string(),
+    );
     check(
         o.staleness.interval_ms >= 10,
         "orchestration.staleness.interval_ms",

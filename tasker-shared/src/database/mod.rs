@@ -8,6 +8,7 @@
 pub mod dlq;
 pub mod error;
 pub mod named_task;
+pub mod retention;
 pub mod step;
 pub mod task;
 pub mod transition;

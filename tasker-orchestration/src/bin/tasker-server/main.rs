@@ -7,6 +7,8 @@
 //! tasker-server config show              print the effective configuration, secrets redacted
 //! tasker-server auth generate-key        make an RS256 key pair (or an HS256 secret)
 //! tasker-server auth generate-token      sign a JWT with permissions
+//! tasker-server maintenance purge --older-than 30d
+//!                                        delete finished tasks and archived messages
 //! ```
 
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 
 mod dev;
 mod embedded_pg;
+mod maintenance;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -61,6 +64,9 @@ enum Command {
     /// Keys and tokens for API authentication.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Upkeep of the database, such as purging old finished tasks.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +140,9 @@ async fn main() -> anyhow::Result<()> {
             core.run(shutdown).await.context("orchestration failed")?;
             tracing::info!("tasker-server stopped");
             Ok(())
+        }
+        Command::Maintenance(ref command) => {
+            maintenance::run(command, &OrchestrationConfig::from_settings(&config)).await
         }
         Command::Config(_) | Command::Auth(_) | Command::Dev(_) => Ok(()),
     }

@@ -1,0 +1,86 @@
+//! Retention: deleting finished tasks and archived queue messages past an age, in
+//! batches, so that the hot tables stay small.
+//!
+//! A task is finished when its current state is `complete`, `error`, `cancelled` or
+//! `resolved_manually`; its age is the time since it entered that state. A task with a
+//! DLQ entry still `pending` investigation is kept whatever its age. Deleting a task
+//! deletes its steps, edges, transitions and DLQ entries with it (`ON DELETE CASCADE`).
+//! Each batch is its own transaction, so locks are held briefly and an interrupted purge
+//! loses nothing: the next run carries on.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use pgmq_notify::PgmqClient;
+
+use crate::database::Result;
+
+/// What a purge deleted (or, for a dry run, would delete).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Finished tasks, each with its steps, edges, transitions and DLQ entries.
+    pub tasks: u64,
+    /// Messages from the queues' archive tables (`pgmq.a_*`).
+    pub archived_messages: u64,
+}
+
+const FINISHED: &str = "
+    SELECT tt.task_uuid
+    FROM tasker.task_transitions tt
+    WHERE tt.most_recent
+      AND tt.to_state IN ('complete', 'error', 'cancelled', 'resolved_manually')
+      AND tt.created_at < now() - $1 * interval '1 second'
+      AND NOT EXISTS (
+          SELECT 1 FROM tasker.tasks_dlq d
+          WHERE d.task_uuid = tt.task_uuid AND d.resolution_status = 'pending')";
+
+/// Deletes finished tasks older than `older_than` and archived queue messages older
+/// than `older_than`, `batch_size` rows per transaction, until none are left.
+pub async fn purge(pool: &PgPool, older_than: Duration, batch_size: i64) -> Result<PurgeReport> {
+    let seconds = older_than.as_secs_f64();
+    let limit = batch_size.max(1);
+    let mut report = PurgeReport::default();
+    loop {
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM tasker.tasks WHERE task_uuid IN ({FINISHED} LIMIT $2)"
+        ))
+        .bind(seconds)
+        .bind(limit)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        report.tasks += deleted;
+        if deleted < limit as u64 {
+            break;
+        }
+    }
+    for queue in PgmqClient::queue_names(pool).await? {
+        loop {
+            let deleted = PgmqClient::delete_archived_before(pool, &queue, seconds, limit).await?;
+            report.archived_messages += deleted;
+            if deleted < limit as u64 {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What [`purge`] would delete now, without deleting anything.
+pub async fn count_purgeable(pool: &PgPool, older_than: Duration) -> Result<PurgeReport> {
+    let seconds = older_than.as_secs_f64();
+    let tasks: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({FINISHED}) f"))
+        .bind(seconds)
+        .fetch_one(pool)
+        .await?;
+    let mut archived_messages = 0;
+    for queue in PgmqClient::queue_names(pool).await? {
+        let n = PgmqClient::count_archived_before(pool, &queue, seconds).await?;
+        archived_messages += u64::try_from(n).unwrap_or(0);
+    }
+    Ok(PurgeReport {
+        tasks: u64::try_from(tasks).unwrap_or(0),
+        archived_messages,
+    })
+}

@@ -260,6 +260,35 @@ impl PgmqClient {
         Ok(n)
     }
 
+    /// Which of `queues` hold a message visible now, in one query (an index probe per
+    /// queue): a consumer of many queues polls them at the cost of one.
+    pub async fn queues_with_visible<'e>(
+        executor: impl PgExecutor<'e>,
+        queues: &[QueueName],
+    ) -> Result<Vec<QueueName>> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Names come from validated QueueNames: letters, digits, underscores.
+        let sql = queues
+            .iter()
+            .map(|q| {
+                let name = q.as_str();
+                format!(
+                    "SELECT '{name}'::text AS queue WHERE EXISTS \
+                     (SELECT 1 FROM pgmq.q_{name} WHERE vt <= clock_timestamp())"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let names: Vec<String> = sqlx::query_scalar(&sql).fetch_all(executor).await?;
+        Ok(queues
+            .iter()
+            .filter(|q| names.iter().any(|n| n == q.as_str()))
+            .cloned()
+            .collect())
+    }
+
     /// Number of messages in a queue, visible or not.
     pub async fn depth(&self, queue: &QueueName) -> Result<i64> {
         let n: Option<i64> = sqlx::query_scalar("SELECT queue_length FROM pgmq.metrics($1)")

@@ -3,8 +3,12 @@
 //!
 //! The loop reads when
 //! - a notification for one of its queues arrives (or one was scheduled for a delayed
-//!   message), or the listener reconnected or lagged;
-//! - the poll interval passes without a wake-up;
+//!   message): it reads that queue only;
+//! - the listener reconnected or lagged: it reads every queue;
+//! - the poll interval passes without a wake-up: it reads every queue, or, with a
+//!   [`ConsumerConfig::probe`] and several queues, asks in one query which queues hold
+//!   visible messages and reads only those (so an idle consumer of many queues costs one
+//!   query per interval, not one per queue);
 //! - a slot frees up after a read that filled every free slot (more may be waiting).
 //!
 //! Each message runs in its own task, holding a slot until its handler returns. On
@@ -14,7 +18,7 @@
 //! consumer can read and claim in one transaction.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +47,9 @@ pub struct ConsumerConfig {
     /// Read on this interval when nothing wakes the loop; `None` to rely on
     /// notifications alone.
     pub poll_interval: Option<Duration>,
+    /// When set, a poll of several queues first asks which of them hold visible
+    /// messages ([`PgmqClient::queues_with_visible`]) and reads only those.
+    pub probe: Option<PgmqClient>,
 }
 
 /// Runs the consumer until `shutdown` is cancelled, then waits for handlers in flight.
@@ -96,18 +103,47 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     let mut wakes = DelayedWakes::default();
     let mut error_backoff = Duration::from_millis(100);
     let mut pass = 0usize;
+    let n = config.queues.len().max(1);
+    // What the next pass reads: everything at start.
+    let mut due = Due::All;
 
     'outer: loop {
         while tasks.try_join_next().is_some() {}
 
-        // Read until the queues are drained or the slots are full, starting each pass
+        // Read until the due queues are drained or the slots are full, starting each pass
         // at the next queue so a busy first queue cannot starve the others.
         let mut saturated = false;
         let mut failed = false;
-        let n = config.queues.len().max(1);
         pass = pass.wrapping_add(1);
+        let targets = match std::mem::take(&mut due) {
+            Due::Poll => match (&config.probe, config.queues.len()) {
+                (Some(probe), len) if len > 1 => {
+                    match PgmqClient::queues_with_visible(probe.pool(), &config.queues).await {
+                        Ok(visible) => config
+                            .queues
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, q)| visible.contains(q))
+                            .map(|(i, _)| i)
+                            .collect(),
+                        Err(error) => {
+                            tracing::warn!(%error, "probing queues failed; reading them all");
+                            (0..config.queues.len()).collect()
+                        }
+                    }
+                }
+                _ => (0..config.queues.len()).collect(),
+            },
+            Due::All => (0..config.queues.len()).collect(),
+            Due::Some(set) => set,
+            Due::Nothing => BTreeSet::new(),
+        };
         for i in 0..config.queues.len() {
-            let queue = &config.queues[(pass + i) % n];
+            let index = (pass + i) % n;
+            if !targets.contains(&index) {
+                continue;
+            }
+            let queue = &config.queues[index];
             loop {
                 let free = slots.available_permits();
                 if free == 0 {
@@ -147,6 +183,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                 _ = tokio::time::sleep(error_backoff) => {}
             }
             error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+            due = Due::All;
             continue;
         }
         error_backoff = Duration::from_millis(100);
@@ -175,8 +212,16 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break 'outer,
-                _ = poll => continue 'outer,
-                _ = delayed => { wakes.pop_due(Instant::now()); continue 'outer }
+                _ = poll => {
+                    due.merge(Due::Poll);
+                    continue 'outer;
+                }
+                _ = delayed => {
+                    for index in wakes.pop_due(Instant::now()) {
+                        due.add(index);
+                    }
+                    continue 'outer;
+                }
                 Some(received) = event => {
                     let mut ready = wakes.note(&config.queues, received);
                     if ready == Wake::Closed {
@@ -188,18 +233,20 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                         // delayed ones.
                         loop {
                             match rx.try_recv() {
-                                Ok(next) => {
-                                    if wakes.note(&config.queues, Ok(next)) == Wake::Now {
-                                        ready = Wake::Now;
-                                    }
-                                }
-                                Err(broadcast::error::TryRecvError::Lagged(_)) => ready = Wake::Now,
+                                Ok(next) => match wakes.note(&config.queues, Ok(next)) {
+                                    Wake::Later | Wake::Closed => {}
+                                    now => ready = ready.or(now),
+                                },
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => ready = Wake::All,
                                 Err(_) => break,
                             }
                         }
                     }
-                    if ready != Wake::Now {
-                        continue;
+                    match ready {
+                        Wake::Later | Wake::Closed => continue,
+                        Wake::All => due.merge(Due::All),
+                        Wake::Queue(index) => due.add(index),
+                        Wake::Queues(set) => due.merge(Due::Some(set)),
                     }
                     if slots.available_permits() > 0 {
                         continue 'outer;
@@ -208,6 +255,8 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
                     if saturated {
+                        // The last pass stopped with messages possibly left anywhere.
+                        due.merge(Due::All);
                         continue 'outer;
                     }
                 }
@@ -219,21 +268,92 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Which queues (by index in [`ConsumerConfig::queues`]) the next pass reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum Due {
+    /// Nothing asked yet (a slot freed without a wake-up).
+    #[default]
+    Nothing,
+    /// The poll interval passed: every queue, or those a probe finds non-empty.
+    Poll,
+    /// Every queue.
+    All,
+    /// These queues.
+    Some(BTreeSet<usize>),
+}
+
+impl Due {
+    fn add(&mut self, index: usize) {
+        match self {
+            Due::Nothing => *self = Due::Some(BTreeSet::from([index])),
+            Due::Some(set) => {
+                set.insert(index);
+            }
+            // A poll reads what the probe finds; a notified queue must be read anyway.
+            Due::Poll => *self = Due::All,
+            Due::All => {}
+        }
+    }
+
+    fn merge(&mut self, other: Due) {
+        match other {
+            Due::Nothing => {}
+            Due::All => *self = Due::All,
+            Due::Poll => match self {
+                Due::Nothing => *self = Due::Poll,
+                Due::Some(_) => *self = Due::All,
+                Due::Poll | Due::All => {}
+            },
+            Due::Some(set) => {
+                for index in set {
+                    self.add(index);
+                }
+            }
+        }
+    }
+}
+
 /// What one listener event asks of the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Wake {
-    /// Read now.
-    Now,
+    /// Read this queue now.
+    Queue(usize),
+    /// Read these queues now.
+    Queues(BTreeSet<usize>),
+    /// Read every queue now (the listener reconnected or lagged).
+    All,
     /// Nothing now (another queue's message, or a delayed one that was scheduled).
     Later,
     /// The listener is gone; rely on polling.
     Closed,
 }
 
-/// Deadlines of delayed messages announced on our queues: the loop reads when each
-/// becomes visible. Bounded; past the bound, polling covers the rest.
+impl Wake {
+    /// Both wake-ups' reads.
+    fn or(self, other: Wake) -> Wake {
+        let indexes = |w: &Wake| match w {
+            Wake::Queue(i) => Some(BTreeSet::from([*i])),
+            Wake::Queues(set) => Some(set.clone()),
+            _ => None,
+        };
+        match (&self, &other) {
+            (Wake::All, _) | (_, Wake::All) => Wake::All,
+            (Wake::Later | Wake::Closed, _) => other,
+            (_, Wake::Later | Wake::Closed) => self,
+            _ => {
+                let mut set = indexes(&self).unwrap_or_default();
+                set.extend(indexes(&other).unwrap_or_default());
+                Wake::Queues(set)
+            }
+        }
+    }
+}
+
+/// Deadlines of delayed messages announced on our queues, with the queue each is on:
+/// the loop reads that queue when its message becomes visible. Bounded; past the bound,
+/// polling covers the rest.
 #[derive(Debug, Default)]
-struct DelayedWakes(BinaryHeap<Reverse<Instant>>);
+struct DelayedWakes(BinaryHeap<Reverse<(Instant, usize)>>);
 
 impl DelayedWakes {
     const MAX: usize = 4096;
@@ -247,33 +367,50 @@ impl DelayedWakes {
             Ok(QueueEvent::MessageReady {
                 queue, delay_ms, ..
             }) => {
-                if !queue.is_empty() && !queues.iter().any(|q| q.as_str() == queue) {
-                    return Wake::Later;
-                }
+                let index = if queue.is_empty() {
+                    None
+                } else {
+                    match queues.iter().position(|q| q.as_str() == queue) {
+                        Some(index) => Some(index),
+                        None => return Wake::Later,
+                    }
+                };
                 if delay_ms == 0 {
-                    return Wake::Now;
+                    return index.map_or(Wake::All, Wake::Queue);
                 }
                 if self.0.len() < Self::MAX {
-                    self.0
-                        .push(Reverse(Instant::now() + Duration::from_millis(delay_ms)));
+                    let at = Instant::now() + Duration::from_millis(delay_ms);
+                    // An event that names no queue stands for every queue.
+                    match index {
+                        Some(index) => self.0.push(Reverse((at, index))),
+                        None => {
+                            for index in 0..queues.len() {
+                                self.0.push(Reverse((at, index)));
+                            }
+                        }
+                    }
                 }
                 Wake::Later
             }
-            Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => Wake::Now,
+            Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => Wake::All,
             Err(broadcast::error::RecvError::Closed) => Wake::Closed,
         }
     }
 
     /// The earliest deadline.
     fn next(&self) -> Option<Instant> {
-        self.0.peek().map(|Reverse(at)| *at)
+        self.0.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Forgets every deadline up to `now`.
-    fn pop_due(&mut self, now: Instant) {
+    /// Forgets every deadline up to `now`; returns the queues they were on.
+    fn pop_due(&mut self, now: Instant) -> BTreeSet<usize> {
+        let mut due = BTreeSet::new();
         while self.next().is_some_and(|at| at <= now) {
-            self.0.pop();
+            if let Some(Reverse((_, index))) = self.0.pop() {
+                due.insert(index);
+            }
         }
+        due
     }
 }
 
@@ -298,14 +435,46 @@ mod tests {
         assert_eq!(wakes.note(&queues, ready("q", 100)), Wake::Later);
         assert_eq!(wakes.note(&queues, ready("q", 200)), Wake::Later);
         assert_eq!(wakes.note(&queues, ready("other", 50)), Wake::Later);
-        assert_eq!(wakes.note(&queues, ready("q", 0)), Wake::Now);
+        assert_eq!(wakes.note(&queues, ready("q", 0)), Wake::Queue(0));
         let start = Instant::now();
         let mut fired = Vec::new();
         while let Some(at) = wakes.next() {
             tokio::time::sleep_until(at).await;
             fired.push((Instant::now() - start).as_millis());
-            wakes.pop_due(Instant::now());
+            assert_eq!(wakes.pop_due(Instant::now()), BTreeSet::from([0]));
         }
         assert_eq!(fired, [100, 200, 300]);
+    }
+
+    #[test]
+    fn wakes_name_the_queues_to_read() {
+        let queues = [QueueName::new("a").unwrap(), QueueName::new("b").unwrap()];
+        let mut wakes = DelayedWakes::default();
+        assert_eq!(wakes.note(&queues, ready("b", 0)), Wake::Queue(1));
+        assert_eq!(wakes.note(&queues, ready("", 0)), Wake::All);
+        assert_eq!(wakes.note(&queues, ready("c", 0)), Wake::Later);
+        assert_eq!(wakes.note(&queues, Ok(QueueEvent::Reconnected)), Wake::All);
+        assert_eq!(
+            Wake::Queue(0).or(Wake::Queue(1)),
+            Wake::Queues(BTreeSet::from([0, 1]))
+        );
+        assert_eq!(Wake::Later.or(Wake::Queue(1)), Wake::Queue(1));
+        assert_eq!(Wake::Queue(1).or(Wake::All), Wake::All);
+    }
+
+    #[test]
+    fn due_reads_grow_and_never_shrink() {
+        let mut due = Due::default();
+        due.add(1);
+        due.add(0);
+        assert_eq!(due, Due::Some(BTreeSet::from([0, 1])));
+        // A poll on top of named queues reads everything.
+        due.merge(Due::Poll);
+        assert_eq!(due, Due::All);
+        let mut due = Due::default();
+        due.merge(Due::Poll);
+        assert_eq!(due, Due::Poll);
+        due.add(1);
+        assert_eq!(due, Due::All);
     }
 }

@@ -34,6 +34,8 @@ pub async fn run_result_consumer(
             .deployment_mode
             .polls()
             .then_some(config.poll_interval),
+        // One queue: a probe would cost as much as the read.
+        probe: None,
     };
     let vt = config.visibility_timeout_seconds;
     consumer::run_with(

@@ -20,28 +20,43 @@ pub fn init_tracing(format: &str, level: &str) {
     };
 }
 
-/// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed before
+/// this returns (a signal that arrived before that would kill the process), so call it
+/// before announcing that the process is ready; the wait runs on a spawned task.
+pub fn cancel_on_signal(shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::spawn(async move {
                 tokio::select! {
-                    _ = ctrl_c => {}
+                    _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this process");
-                let _ = ctrl_c.await;
+                requested(shutdown);
+            }),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot install signal handlers; only Ctrl-C stops this process");
+                tokio::spawn(async move {
+                    let _ = tokio::signal::ctrl_c().await;
+                    requested(shutdown);
+                })
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            requested(shutdown);
+        })
     }
+}
+
+fn requested(shutdown: CancellationToken) {
     tracing::info!("shutdown requested: finishing the work in flight");
     shutdown.cancel();
 }

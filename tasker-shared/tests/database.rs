@@ -832,3 +832,49 @@ async fn retention_purges_old_archived_messages() {
         .unwrap();
     assert_eq!(left, vec![ids[2]]);
 }
+
+#[tokio::test]
+async fn the_queue_probe_finds_queues_with_visible_messages() {
+    use pgmq_notify::{PgmqClient, QueueName};
+
+    let db = TestDb::new().await;
+    let client = PgmqClient::new(db.pool.clone());
+    let queues: Vec<QueueName> = ["a", "b", "c"]
+        .iter()
+        .map(|n| QueueName::worker(n).unwrap())
+        .collect();
+    for q in &queues {
+        client.create_queue(q).await.unwrap();
+    }
+    assert!(
+        PgmqClient::queues_with_visible(&db.pool, &queues)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // b has a visible message; c only one delayed for a minute.
+    PgmqClient::send_with_notify(&db.pool, &queues[1], &json!({}), 0)
+        .await
+        .unwrap();
+    PgmqClient::send_with_notify(&db.pool, &queues[2], &json!({}), 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        PgmqClient::queues_with_visible(&db.pool, &queues)
+            .await
+            .unwrap(),
+        vec![queues[1].clone()]
+    );
+    // A read message is leased, so invisible until its lease ends.
+    let read = client
+        .read::<serde_json::Value>(&queues[1], 30, 1)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert!(
+        PgmqClient::queues_with_visible(&db.pool, &queues)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

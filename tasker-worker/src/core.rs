@@ -144,6 +144,7 @@ impl WorkerCore {
                 .deployment_mode
                 .polls()
                 .then_some(self.config.poll_interval),
+            probe: Some(pgmq_notify::PgmqClient::new(self.pool.clone())),
         };
         self.status.set_running(true);
         tracing::info!(

@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let worker_id = config.worker_id.clone();
     let core = WorkerCore::with_pool(config, pool.clone(), registry, namespaces.clone()).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(tasker_shared::process::cancel_on_signal(shutdown.clone()));
+    tasker_shared::process::cancel_on_signal(shutdown.clone());
     if let Some(port) = settings.worker.health_port {
         let prometheus = tasker_worker::metrics::install_prometheus()
             .context("installing the metrics recorder")?;

@@ -101,7 +101,7 @@ async fn serve(
     .await?;
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(tasker_shared::process::cancel_on_signal(shutdown.clone()));
+    tasker_shared::process::cancel_on_signal(shutdown.clone());
     let server = tokio::spawn(core.run(shutdown.clone()));
     let worker = tokio::spawn(worker.run(shutdown.clone()));
     wait_for_port(bind).await;

@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("starting the orchestration")?;
             let shutdown = CancellationToken::new();
-            tokio::spawn(tasker_shared::process::cancel_on_signal(shutdown.clone()));
+            tasker_shared::process::cancel_on_signal(shutdown.clone());
             core.run(shutdown).await.context("orchestration failed")?;
             tracing::info!("tasker-server stopped");
             Ok(())

@@ -73,13 +73,15 @@ case "$cmd" in
       || die "initdb failed; see $dir/initdb.log"
     # Durability is pointless for a throwaway test cluster; speed is not. Benchmarks
     # pass TASKER_PG_DURABLE=1 to measure with PostgreSQL's defaults.
+    # TASKER_PG_EXTRA_OPTS adds server options, for example
+    # "-c shared_preload_libraries=pg_stat_statements" to profile queries.
     if [ "${TASKER_PG_DURABLE:-}" = "1" ]; then
       tuning="-c shared_buffers=256MB"
     else
       tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB"
     fi
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 $tuning" \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 $tuning ${TASKER_PG_EXTRA_OPTS:-}" \
       start >/dev/null || die "pg_ctl start failed; see $dir/server.log"
     echo "$dir" > "${2%/}.location" 2>/dev/null || true
     echo "postgres://postgres@127.0.0.1:$port/postgres"

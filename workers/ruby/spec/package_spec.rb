@@ -29,6 +29,20 @@ RSpec.describe "the packaged gem", if: ENV["DATABASE_URL"] do
     }
     out, status = Open3.capture2e(install_env, "gem", "install", "--local", "--no-document", @gem_file, chdir: @tmp)
     raise "gem install failed:\n#{out}" unless status.success?
+
+    # The installed gem's worker, from a directory outside the repository, with the
+    # example app copied there and no path into the repository's lib/.
+    @app = File.join(@tmp, "app")
+    FileUtils.cp_r(File.join(TaskerE2E::RUBY_DIR, "app"), @app)
+    @gem_env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home, "PATH" => ENV.fetch("PATH"),
+                 "HOME" => ENV.fetch("HOME", @tmp) }
+    start_server
+    @worker, @worker_log = spawn_logged(
+      "packaged-worker", @env.merge(@gem_env), File.join(@gem_home, "bin", "tasker-ruby-worker"),
+      "--templates", File.join(@app, "tasker/tasks/templates"), "--require", File.join(@app, "tasker/handlers.rb"),
+      chdir: @tmp, unsetenv_others: true
+    )
+    wait_for(@worker_log, "worker running as")
   end
 
   after(:all) do
@@ -48,24 +62,15 @@ RSpec.describe "the packaged gem", if: ENV["DATABASE_URL"] do
     expect(files.grep(%r{\A(ext/tasker_core/vendor/)?(tasker-orchestration|tasker-client|tests)/})).to be_empty
   end
 
-  it "runs a workflow from the installed gem, outside the repository" do
-    app = File.join(@tmp, "app")
-    FileUtils.cp_r(File.join(TaskerE2E::RUBY_DIR, "app"), app)
-    gem_env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home, "PATH" => ENV.fetch("PATH"),
-                "HOME" => ENV.fetch("HOME", @tmp) }
-    loaded, status = Open3.capture2e(gem_env, RbConfig.ruby, "-e",
+  it "loads the native extension from the installed gem" do
+    loaded, status = Open3.capture2e(@gem_env, RbConfig.ruby, "-e",
                                      'require "tasker_core"; puts $LOADED_FEATURES.grep(/tasker_core\.so\z/)',
                                      chdir: @tmp, unsetenv_others: true)
     expect(status.success?).to be(true), loaded
     expect(loaded.strip).to start_with(@gem_home)
+  end
 
-    start_server
-    @worker, @worker_log = spawn_logged(
-      "packaged-worker", @env.merge(gem_env), File.join(@gem_home, "bin", "tasker-ruby-worker"),
-      "--templates", File.join(app, "tasker/tasks/templates"), "--require", File.join(app, "tasker/handlers.rb"),
-      chdir: @tmp, unsetenv_others: true
-    )
-    wait_for(@worker_log, "worker running as")
+  it "runs a workflow with the installed gem's worker, outside the repository" do
     done = wait_until(create("ruby_examples", "linear_workflow", { even_number: 2 }), "complete")
     expect(result(done, "linear_step_4")["result"]).to eq(65_536)
   end

@@ -8,6 +8,7 @@ use sqlx::postgres::PgListener;
 
 use crate::report::percentiles;
 
+#[derive(Debug, Default)]
 pub struct Ceilings {
     pub commit_ms: f64,
     pub notify_ms: f64,

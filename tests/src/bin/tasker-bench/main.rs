@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod ceilings;
+mod profile;
 mod report;
 mod ruby;
 mod workload;
@@ -49,34 +50,45 @@ async fn main() {
         cluster.workers[0].child.id().unwrap(),
     );
     // Idle first: later phases leave statistics that idle backends flush up to 10 s late.
-    eprintln!("bench: cluster up; settling, then measuring idle load");
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    let idle = workload::idle_rate(&pool, Duration::from_secs(10)).await;
-    report.value("idle load", idle, "xact/s", "≤ 1");
-    report.value("RSS server, idle", workload::rss_mb(pids.0), "MB", "≤ 40");
-    report.value("RSS worker, idle", workload::rss_mb(pids.1), "MB", "≤ 25");
-    eprintln!("bench: ceilings");
+    let mut idle = 0.0;
+    if wants("idle") {
+        eprintln!("bench: cluster up; settling, then measuring idle load");
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        idle = workload::idle_rate(&pool, Duration::from_secs(10)).await;
+        report.value("idle load", idle, "xact/s", "≤ 1");
+        report.value("RSS server, idle", workload::rss_mb(pids.0), "MB", "≤ 40");
+        report.value("RSS worker, idle", workload::rss_mb(pids.1), "MB", "≤ 25");
+    }
 
-    let c = ceilings::measure(&pool).await;
-    report.ceiling("single-statement commit p50", c.commit_ms, "ms");
-    report.ceiling("NOTIFY round trip p50", c.notify_ms, "ms");
-    report.ceiling("pgmq send+read+delete, batch 1", c.pgmq_batch1, "msg/s");
-    report.ceiling("pgmq send+read+delete, batch 100", c.pgmq_batch100, "msg/s");
-    let floor_ms = 4.0 * 3.0 * c.commit_ms + 8.0 * c.notify_ms;
-    report.ceiling("linear-4 floor (12 commits + 8 notifies)", floor_ms, "ms");
-
-    // Let the ceiling connections' statistics reach pg_stat_database before counting.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    let mut c = ceilings::Ceilings::default();
+    let mut floor_ms = 0.0;
+    if wants("ceilings") {
+        eprintln!("bench: ceilings");
+        c = ceilings::measure(&pool).await;
+        report.ceiling("single-statement commit p50", c.commit_ms, "ms");
+        report.ceiling("NOTIFY round trip p50", c.notify_ms, "ms");
+        report.ceiling("pgmq send+read+delete, batch 1", c.pgmq_batch1, "msg/s");
+        report.ceiling("pgmq send+read+delete, batch 100", c.pgmq_batch100, "msg/s");
+        floor_ms = 4.0 * 3.0 * c.commit_ms + 8.0 * c.notify_ms;
+        report.ceiling("linear-4 floor (12 commits + 8 notifies)", floor_ms, "ms");
+        // Let the ceiling connections' statistics reach pg_stat_database before counting.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+    }
 
     let driver = workload::Driver::new(&cluster).await;
-    eprintln!("bench: latency ({runs} runs per shape)");
     let mut linear_p50 = 0.0;
-    for (name, steps) in [
-        ("bench_linear", 4),
-        ("bench_diamond", 4),
-        ("bench_tree", 8),
-        ("bench_mixed", 7),
-    ] {
+    let shapes: &[(&str, usize)] = if wants("latency") {
+        eprintln!("bench: latency ({runs} runs per shape)");
+        &[
+            ("bench_linear", 4),
+            ("bench_diamond", 4),
+            ("bench_tree", 8),
+            ("bench_mixed", 7),
+        ]
+    } else {
+        &[]
+    };
+    for &(name, steps) in shapes {
         let lat = driver.latencies(name, runs).await;
         let (p50, p95, p99) = report::percentiles(&lat);
         if name == "bench_linear" {
@@ -104,72 +116,96 @@ async fn main() {
             },
         );
     }
-    report.value("linear-4 p50 / floor", linear_p50 / floor_ms, "×", "≤ 2");
+    if linear_p50 > 0.0 && floor_ms > 0.0 {
+        report.value("linear-4 p50 / floor", linear_p50 / floor_ms, "×", "≤ 2");
+    }
 
-    eprintln!("bench: database work per task");
-    let work = workload::db_work(&driver, &pool, 50, idle).await;
-    report.value(
-        "committed transactions per linear-4 task",
-        work.0,
-        "xact",
-        "≤ 20",
-    );
-    report.value(
-        "write transactions per linear-4 task",
-        work.1,
-        "xact",
-        "≤ 12",
-    );
+    if wants("work") {
+        eprintln!("bench: database work per task");
+        let work = workload::db_work(&driver, &pool, 50, idle).await;
+        report.value(
+            "committed transactions per linear-4 task",
+            work.0,
+            "xact",
+            "≤ 20",
+        );
+        report.value(
+            "write transactions per linear-4 task",
+            work.1,
+            "xact",
+            "≤ 12",
+        );
+    }
 
-    eprintln!("bench: step throughput ({throughput_secs} s, 200 tasks in flight)");
-    let (tasks_per_s, steps_per_s) = driver
-        .throughput("bench_linear", 200, Duration::from_secs(throughput_secs))
-        .await;
-    report.value(
-        "step throughput",
-        steps_per_s,
-        "steps/s",
-        "≥ 2000, ≥ 2× pgmq batch 1",
-    );
-    report.value("task throughput", tasks_per_s, "tasks/s", "");
-    report.value(
-        "step throughput / pgmq batch 1",
-        steps_per_s / c.pgmq_batch1.max(1.0),
-        "×",
-        "≥ 2",
-    );
-    report.value(
-        "RSS server, after throughput",
-        workload::rss_mb(pids.0),
-        "MB",
-        "flat",
-    );
-    report.value(
-        "RSS worker, after throughput",
-        workload::rss_mb(pids.1),
-        "MB",
-        "flat",
-    );
+    if wants("throughput") {
+        eprintln!("bench: step throughput ({throughput_secs} s, 200 tasks in flight)");
+        let profiling = profile::reset_statements(&pool).await;
+        let cpu_before = profile::CpuSample::take(pids.0, pids.1);
+        let (tasks_per_s, steps_per_s) = driver
+            .throughput("bench_linear", 200, Duration::from_secs(throughput_secs))
+            .await;
+        // The throughput phase runs a 5 s warm-up before its window; count its steps too.
+        let cpu = profile::CpuSample::take(pids.0, pids.1)
+            .per_step_ms(&cpu_before, steps_per_s * (throughput_secs + 5) as f64);
+        report.value("CPU per step: server", cpu.server, "ms", "");
+        report.value("CPU per step: worker", cpu.worker, "ms", "");
+        report.value("CPU per step: PostgreSQL", cpu.postgres, "ms", "");
+        if profiling {
+            eprintln!("bench: statements by total execution time during the throughput phase:");
+            for (ms, calls, query) in profile::top_statements(&pool, 12).await {
+                eprintln!("  {ms:>9.0} ms {calls:>8} calls  {query}");
+            }
+        }
+        report.value(
+            "step throughput",
+            steps_per_s,
+            "steps/s",
+            "≥ 2000, ≥ 2× pgmq batch 1",
+        );
+        report.value("task throughput", tasks_per_s, "tasks/s", "");
+        report.value(
+            "step throughput / pgmq batch 1",
+            steps_per_s / c.pgmq_batch1.max(1.0),
+            "×",
+            "≥ 2",
+        );
+        report.value(
+            "RSS server, after throughput",
+            workload::rss_mb(pids.0),
+            "MB",
+            "flat",
+        );
+        report.value(
+            "RSS worker, after throughput",
+            workload::rss_mb(pids.1),
+            "MB",
+            "flat",
+        );
+    }
 
-    eprintln!("bench: task creation");
-    let created = driver.creation_rate(8, Duration::from_secs(10)).await;
-    report.value("task creation (8 clients)", created, "tasks/s", "≥ 1000");
-    driver.drain(&pool).await;
+    if wants("creation") {
+        eprintln!("bench: task creation");
+        let created = driver.creation_rate(8, Duration::from_secs(10)).await;
+        report.value("task creation (8 clients)", created, "tasks/s", "≥ 1000");
+        driver.drain(&pool).await;
+    }
 
-    eprintln!("bench: scale in the task (1000-step fan-out/fan-in)");
-    let big = driver.latencies("bench_fanout_1000", 3).await;
-    let small = driver.latencies("bench_linear", 20).await;
-    let per_step_big = report::percentiles(&big).0 / 1002.0;
-    let per_step_small = report::percentiles(&small).0 / 4.0;
-    report.value("per-step cost, 1000-step task", per_step_big, "ms", "");
-    report.value(
-        "per-step cost, 1000-step / 4-step",
-        per_step_big / per_step_small,
-        "×",
-        "≤ 2",
-    );
+    if wants("scale") {
+        eprintln!("bench: scale in the task (1000-step fan-out/fan-in)");
+        let big = driver.latencies("bench_fanout_1000", 3).await;
+        let small = driver.latencies("bench_linear", 20).await;
+        let per_step_big = report::percentiles(&big).0 / 1002.0;
+        let per_step_small = report::percentiles(&small).0 / 4.0;
+        report.value("per-step cost, 1000-step task", per_step_big, "ms", "");
+        report.value(
+            "per-step cost, 1000-step / 4-step",
+            per_step_big / per_step_small,
+            "×",
+            "≤ 2",
+        );
+    }
 
-    if history > 0 {
+    if history > 0 && wants("history") {
         eprintln!("bench: scale in history ({history} completed tasks)");
         let before = report::percentiles(&driver.latencies("bench_linear", runs / 2).await).0;
         workload::add_history(&pool, history).await;
@@ -183,7 +219,11 @@ async fn main() {
     }
 
     // Last, so the Ruby worker's connections do not disturb the other figures.
-    match ruby::start_worker(&cluster).await {
+    match if wants("ruby") {
+        ruby::start_worker(&cluster).await
+    } else {
+        Err("not in BENCH_PHASES".to_string())
+    } {
         Ok(_ruby_worker) => {
             eprintln!("bench: Ruby handlers ({runs} runs, and Rust again to compare)");
             let rust_p50 = report::percentiles(&driver.latencies("bench_linear", runs).await).0;
@@ -210,6 +250,15 @@ async fn main() {
     );
     eprintln!("bench: results written to {}", path.display());
     drop(cluster);
+}
+
+/// Whether `phase` runs: BENCH_PHASES is a comma-separated list (idle, ceilings,
+/// latency, work, throughput, creation, scale, history, ruby); unset runs them all.
+fn wants(phase: &str) -> bool {
+    match std::env::var("BENCH_PHASES") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|p| p.trim() == phase),
+        _ => true,
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

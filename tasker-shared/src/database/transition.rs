@@ -194,30 +194,51 @@ async fn transition_steps_fenced(
         return Ok(Vec::new());
     }
     let sources = check_sources("step", from, to, WorkflowStepState::can_transition_to)?;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "WITH prev AS (
-             UPDATE tasker.workflow_step_transitions t SET most_recent = false
-             FROM tasker.workflow_steps ws
-             WHERE t.workflow_step_uuid = ANY($1)
-               AND t.most_recent
-               AND t.to_state = ANY($2)
-               AND ws.workflow_step_uuid = t.workflow_step_uuid
-               AND ($3::integer IS NULL OR ws.attempts = $3)
-             RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
-         )
-         INSERT INTO tasker.workflow_step_transitions
-             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
-         SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $4, prev.to_state, $5, prev.sort_key + 1, true
-         FROM prev
-         RETURNING workflow_step_uuid, from_state",
-    )
-    .bind(step_uuids)
-    .bind(&sources)
-    .bind(expected_attempt)
-    .bind(to.as_str())
-    .bind(metadata)
-    .fetch_all(conn)
-    .await?;
+    // Two statements rather than one with `$n IS NULL OR ...`: each keeps a simple plan
+    // that PostgreSQL can cache, and the unfenced one does not touch workflow_steps.
+    let query = match expected_attempt {
+        None => sqlx::query_as(
+            "WITH prev AS (
+                 UPDATE tasker.workflow_step_transitions t SET most_recent = false
+                 WHERE t.workflow_step_uuid = ANY($1)
+                   AND t.most_recent
+                   AND t.to_state = ANY($2)
+                 RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
+             )
+             INSERT INTO tasker.workflow_step_transitions
+                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
+             SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
+             FROM prev
+             RETURNING workflow_step_uuid, from_state",
+        )
+        .bind(step_uuids)
+        .bind(&sources)
+        .bind(to.as_str())
+        .bind(metadata),
+        Some(attempt) => sqlx::query_as(
+            "WITH prev AS (
+                 UPDATE tasker.workflow_step_transitions t SET most_recent = false
+                 FROM tasker.workflow_steps ws
+                 WHERE t.workflow_step_uuid = ANY($1)
+                   AND t.most_recent
+                   AND t.to_state = ANY($2)
+                   AND ws.workflow_step_uuid = t.workflow_step_uuid
+                   AND ws.attempts = $5
+                 RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
+             )
+             INSERT INTO tasker.workflow_step_transitions
+                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
+             SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
+             FROM prev
+             RETURNING workflow_step_uuid, from_state",
+        )
+        .bind(step_uuids)
+        .bind(&sources)
+        .bind(to.as_str())
+        .bind(metadata)
+        .bind(attempt),
+    };
+    let rows: Vec<(Uuid, String)> = query.fetch_all(conn).await?;
     rows.into_iter()
         .map(|(id, from)| Ok((id, parse_step_state(&from)?)))
         .collect()

@@ -151,9 +151,12 @@ async fn main() {
         report.value("CPU per step: worker", cpu.worker, "ms", "");
         report.value("CPU per step: PostgreSQL", cpu.postgres, "ms", "");
         if profiling {
-            eprintln!("bench: statements by total execution time during the throughput phase:");
-            for (ms, calls, query) in profile::top_statements(&pool, 12).await {
-                eprintln!("  {ms:>9.0} ms {calls:>8} calls  {query}");
+            eprintln!(
+                "bench: statements by planning + execution time during the throughput phase:"
+            );
+            eprintln!("  {:>9} {:>9} {:>8}", "plan ms", "exec ms", "calls");
+            for (plan, exec, calls, query) in profile::top_statements(&pool, 14).await {
+                eprintln!("  {plan:>9.0} {exec:>9.0} {calls:>8}  {query}");
             }
         }
         report.value(

@@ -150,27 +150,40 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
         correlation_id: message.correlation_id,
     };
 
+    let mut enqueued_children = 0;
     let outcome = match step_row.state()? {
         WorkflowStepState::EnqueuedForOrchestration => {
-            complete(conn, &step_row, route, may_start_more).await?
+            let (outcome, enqueued) = complete(conn, &step_row, route, may_start_more).await?;
+            enqueued_children = enqueued;
+            outcome
         }
         WorkflowStepState::EnqueuedAsErrorForOrchestration => {
             fail_or_retry(conn, &step_row, route, task_live).await?
         }
         _ => ResultOutcome::Stale,
     };
-    if outcome != ResultOutcome::Stale && task_live {
+    // Readiness is incremental: a completed step whose children were just enqueued
+    // leaves a task in steps_in_process exactly where it is (it now has enqueued steps,
+    // and no step of a steps_in_process task is in error, because the failure's own
+    // finalization would have blocked the task). Only other outcomes need the task's
+    // whole execution context.
+    let unchanged = outcome == ResultOutcome::Completed
+        && enqueued_children > 0
+        && task_state == Some(TaskState::StepsInProcess);
+    if outcome != ResultOutcome::Stale && task_live && !unchanged {
         finalize(conn, route).await?;
     }
     Ok(outcome)
 }
 
+/// Completes the step and enqueues its children that are now ready; returns the
+/// outcome and how many children were enqueued.
 async fn complete(
     conn: &mut PgConnection,
     step_row: &step::StepForOrchestration,
     route: TaskRoute<'_>,
     enqueue_children: bool,
-) -> Result<ResultOutcome> {
+) -> Result<(ResultOutcome, usize)> {
     let moved = transition::transition_step(
         &mut *conn,
         step_row.workflow_step_uuid,
@@ -181,14 +194,15 @@ async fn complete(
     )
     .await?;
     if !moved.applied() {
-        return Ok(ResultOutcome::Stale);
+        return Ok((ResultOutcome::Stale, 0));
     }
     step::mark_completed(&mut *conn, step_row.workflow_step_uuid).await?;
+    let mut enqueued = 0;
     if enqueue_children {
         let children = step::children(&mut *conn, step_row.workflow_step_uuid).await?;
-        enqueue_ready_among(conn, route, &children).await?;
+        enqueued = enqueue_ready_among(conn, route, &children).await?.len();
     }
-    Ok(ResultOutcome::Completed)
+    Ok((ResultOutcome::Completed, enqueued))
 }
 
 /// The longest delay a handler's `retry_after_ms` may ask for: one day.

@@ -76,6 +76,12 @@ async fn main() {
     }
 
     let driver = workload::Driver::new(&cluster).await;
+    // A fresh database plans its first queries with empty statistics, and connections
+    // keep those plans until the tables are analyzed (autovacuum does it within a minute
+    // or so of traffic). Measure the steady state: warm up, then analyze.
+    eprintln!("bench: warm-up (50 tasks), then ANALYZE");
+    driver.latencies("bench_linear", 50).await;
+    sqlx::query("ANALYZE").execute(&pool).await.unwrap();
     let mut linear_p50 = 0.0;
     let shapes: &[(&str, usize)] = if wants("latency") {
         eprintln!("bench: latency ({runs} runs per shape)");

@@ -878,3 +878,101 @@ async fn the_queue_probe_finds_queues_with_visible_messages() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn execution_context_from_steps_matches_the_sql_function() {
+    use WorkflowStepState::*;
+
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let check = |label: &'static str| {
+        let pool = db.pool.clone();
+        let task_uuid = c.task_uuid;
+        async move {
+            let sql = task::execution_context(&pool, task_uuid)
+                .await
+                .unwrap()
+                .unwrap();
+            let steps = step::readiness(&pool, task_uuid, None).await.unwrap();
+            let rust = task::TaskExecutionContext::from_steps(
+                task_uuid,
+                sql.named_task_uuid,
+                &sql.status,
+                steps
+                    .iter()
+                    .map(|s| (s.current_state.as_str(), s.ready_for_execution)),
+            );
+            assert_eq!(rust, sql, "{label}");
+        }
+    };
+    let mut go = async |name: &str, path: &[WorkflowStepState]| {
+        let uuid = c.steps[name];
+        for pair in path.windows(2) {
+            let out =
+                transition::transition_step(&mut conn, uuid, &[pair[0]], pair[1], &json!({}), None)
+                    .await
+                    .unwrap();
+            assert!(out.applied(), "{name}: {:?} -> {:?}", pair[0], pair[1]);
+        }
+    };
+    check("all pending, start ready").await;
+    go("start", &[Pending, Enqueued]).await;
+    check("start enqueued").await;
+    go(
+        "start",
+        &[Enqueued, InProgress, EnqueuedForOrchestration, Complete],
+    )
+    .await;
+    check("start complete, left and right ready").await;
+    go(
+        "left",
+        &[
+            Pending,
+            Enqueued,
+            InProgress,
+            EnqueuedAsErrorForOrchestration,
+            WaitingForRetry,
+        ],
+    )
+    .await;
+    check("left waiting for retry").await;
+    go(
+        "right",
+        &[
+            Pending,
+            Enqueued,
+            InProgress,
+            EnqueuedAsErrorForOrchestration,
+            Error,
+        ],
+    )
+    .await;
+    check("right in error").await;
+    go("right", &[Error, ResolvedManually]).await;
+    go(
+        "left",
+        &[
+            WaitingForRetry,
+            Enqueued,
+            InProgress,
+            EnqueuedForOrchestration,
+            Complete,
+        ],
+    )
+    .await;
+    check("end ready").await;
+    go(
+        "end",
+        &[
+            Pending,
+            Enqueued,
+            InProgress,
+            EnqueuedForOrchestration,
+            Complete,
+        ],
+    )
+    .await;
+    check("all complete").await;
+}

@@ -79,12 +79,25 @@ async fn load_task(state: &AppState, task_uuid: Uuid) -> Result<TaskResponse, Ap
     let record = task::get(&state.pool, task_uuid)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
-    let steps = step::list_for_task(&state.pool, task_uuid)
-        .await?
+    let details = step::list_for_task(&state.pool, task_uuid).await?;
+    // The steps are read already: the counts come from them rather than from a second
+    // pass over the same steps in tasker.get_task_execution_context.
+    let ctx = task::TaskExecutionContext::from_steps(
+        record.task_uuid,
+        record.named_task_uuid,
+        &record.status,
+        details.iter().map(|d| {
+            (
+                d.readiness.current_state.as_str(),
+                d.readiness.ready_for_execution,
+            )
+        }),
+    );
+    let steps = details
         .into_iter()
         .map(step_response)
         .collect::<Result<Vec<_>, _>>()?;
-    task_response(state, record, steps).await
+    response_from(record, ctx, steps)
 }
 
 async fn task_response(
@@ -96,9 +109,17 @@ async fn task_response(
     let ctx = task::execution_context(&state.pool, task_uuid)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
+    response_from(record, ctx, steps)
+}
+
+fn response_from(
+    record: task::TaskRecord,
+    ctx: task::TaskExecutionContext,
+    steps: Vec<StepResponse>,
+) -> Result<TaskResponse, ApiError> {
     let tags = serde_json::from_value(record.tags.clone()).unwrap_or_default();
     Ok(TaskResponse {
-        task_uuid,
+        task_uuid: record.task_uuid,
         status: record.state().map_err(ApiError::internal)?,
         name: record.name,
         namespace: record.namespace,

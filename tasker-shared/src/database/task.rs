@@ -296,6 +296,91 @@ pub struct TaskExecutionContext {
     pub health_status: String,
 }
 
+impl TaskExecutionContext {
+    /// The context computed from the task's steps, as `tasker.get_task_execution_context`
+    /// computes it (a test holds the two equal), for callers that have already read the
+    /// steps: `steps` yields each step's current state and whether it is ready.
+    pub fn from_steps<'a>(
+        task_uuid: Uuid,
+        named_task_uuid: Uuid,
+        status: &str,
+        steps: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Self {
+        let (mut total, mut pending, mut in_progress, mut enqueued, mut completed) =
+            (0, 0, 0, 0, 0);
+        let (mut failed, mut ready, mut retrying, mut cancelled) = (0, 0, 0, 0);
+        for (state, is_ready) in steps {
+            total += 1;
+            match state {
+                "pending" => pending += 1,
+                "in_progress"
+                | "enqueued_for_orchestration"
+                | "enqueued_as_error_for_orchestration" => in_progress += 1,
+                "enqueued" => enqueued += 1,
+                "complete" | "resolved_manually" => completed += 1,
+                "error" => failed += 1,
+                "waiting_for_retry" => retrying += 1,
+                "cancelled" => cancelled += 1,
+                _ => {}
+            }
+            if is_ready {
+                ready += 1;
+            }
+        }
+        let execution_status = if failed > 0 {
+            "blocked_by_failures"
+        } else if ready > 0 {
+            "has_ready_steps"
+        } else if in_progress + enqueued > 0 {
+            "processing"
+        } else if retrying > 0 {
+            "waiting_for_retry"
+        } else if completed == total {
+            "all_complete"
+        } else {
+            "waiting_for_dependencies"
+        };
+        let recommended_action = match execution_status {
+            "blocked_by_failures" => "handle_failures",
+            "has_ready_steps" => "execute_ready_steps",
+            "processing" => "wait_for_completion",
+            "waiting_for_retry" => "wait_for_retry",
+            "all_complete" => "finalize_task",
+            _ => "wait_for_dependencies",
+        };
+        let completion_percentage = if total == 0 {
+            100.0
+        } else {
+            (10_000.0 * f64::from(completed) / f64::from(total)).round() / 100.0
+        };
+        let health_status = if failed > 0 {
+            "blocked"
+        } else if retrying > 0 {
+            "recovering"
+        } else {
+            "healthy"
+        };
+        Self {
+            task_uuid,
+            named_task_uuid,
+            status: status.to_string(),
+            total_steps: total,
+            pending_steps: pending,
+            in_progress_steps: in_progress,
+            completed_steps: completed,
+            failed_steps: failed,
+            ready_steps: ready,
+            enqueued_steps: enqueued,
+            waiting_for_retry_steps: retrying,
+            cancelled_steps: cancelled,
+            execution_status: execution_status.to_string(),
+            recommended_action: recommended_action.to_string(),
+            completion_percentage,
+            health_status: health_status.to_string(),
+        }
+    }
+}
+
 /// Reads a task's execution context.
 pub async fn execution_context<'e>(
     executor: impl PgExecutor<'e>,
@@ -319,6 +404,8 @@ pub async fn execution_context<'e>(
 pub struct TaskRecord {
     /// The task.
     pub task_uuid: Uuid,
+    /// Its template.
+    pub named_task_uuid: Uuid,
     /// Template name.
     pub name: String,
     /// Namespace.
@@ -365,7 +452,7 @@ pub async fn get<'e>(executor: impl PgExecutor<'e>, task_uuid: Uuid) -> Result<O
                 COALESCE(tt.to_state, 'pending') AS status,
                 t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
-                t.correlation_id, t.parent_correlation_id
+                t.correlation_id, t.parent_correlation_id, t.named_task_uuid
          FROM tasker.tasks t
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
@@ -452,7 +539,7 @@ where
                 COALESCE(tt.to_state, 'pending') AS status,
                 t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
-                t.correlation_id, t.parent_correlation_id
+                t.correlation_id, t.parent_correlation_id, t.named_task_uuid
          {LISTING}
          ORDER BY t.task_uuid DESC
          LIMIT $5 OFFSET $6"

@@ -196,47 +196,40 @@ async fn transition_steps_fenced(
     let sources = check_sources("step", from, to, WorkflowStepState::can_transition_to)?;
     // Two statements rather than one with `$n IS NULL OR ...`: each keeps a simple plan
     // that PostgreSQL can cache, and the unfenced one does not touch workflow_steps.
+    // Both flip the moving steps' current rows in `prev` and insert the new ones.
+    macro_rules! step_transition_sql {
+        ($prev:literal) => {
+            concat!(
+                "WITH prev AS (",
+                $prev,
+                " RETURNING t.workflow_step_uuid, t.to_state, t.sort_key)
+                 INSERT INTO tasker.workflow_step_transitions
+                     (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
+                 SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
+                 FROM prev
+                 RETURNING workflow_step_uuid, from_state"
+            )
+        };
+    }
     let query = match expected_attempt {
-        None => sqlx::query_as(
-            "WITH prev AS (
-                 UPDATE tasker.workflow_step_transitions t SET most_recent = false
-                 WHERE t.workflow_step_uuid = ANY($1)
-                   AND t.most_recent
-                   AND t.to_state = ANY($2)
-                 RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
-             )
-             INSERT INTO tasker.workflow_step_transitions
-                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
-             SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
-             FROM prev
-             RETURNING workflow_step_uuid, from_state",
-        )
-        .bind(step_uuids)
-        .bind(&sources)
-        .bind(to.as_str())
-        .bind(metadata),
-        Some(attempt) => sqlx::query_as(
-            "WITH prev AS (
-                 UPDATE tasker.workflow_step_transitions t SET most_recent = false
-                 FROM tasker.workflow_steps ws
-                 WHERE t.workflow_step_uuid = ANY($1)
-                   AND t.most_recent
-                   AND t.to_state = ANY($2)
-                   AND ws.workflow_step_uuid = t.workflow_step_uuid
-                   AND ws.attempts = $5
-                 RETURNING t.workflow_step_uuid, t.to_state, t.sort_key
-             )
-             INSERT INTO tasker.workflow_step_transitions
-                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
-             SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
-             FROM prev
-             RETURNING workflow_step_uuid, from_state",
-        )
-        .bind(step_uuids)
-        .bind(&sources)
-        .bind(to.as_str())
-        .bind(metadata)
-        .bind(attempt),
+        None => sqlx::query_as(step_transition_sql!(
+            "UPDATE tasker.workflow_step_transitions t SET most_recent = false
+             WHERE t.workflow_step_uuid = ANY($1) AND t.most_recent AND t.to_state = ANY($2)"
+        )),
+        Some(_) => sqlx::query_as(step_transition_sql!(
+            "UPDATE tasker.workflow_step_transitions t SET most_recent = false
+             FROM tasker.workflow_steps ws
+             WHERE t.workflow_step_uuid = ANY($1) AND t.most_recent AND t.to_state = ANY($2)
+               AND ws.workflow_step_uuid = t.workflow_step_uuid AND ws.attempts = $5"
+        )),
+    }
+    .bind(step_uuids)
+    .bind(&sources)
+    .bind(to.as_str())
+    .bind(metadata);
+    let query = match expected_attempt {
+        Some(attempt) => query.bind(attempt),
+        None => query,
     };
     let rows: Vec<(Uuid, String)> = query.fetch_all(conn).await?;
     rows.into_iter()

@@ -106,6 +106,10 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     let n = config.queues.len().max(1);
     // What the next pass reads: everything at start.
     let mut due = Due::All;
+    // The last pass filled every slot, so messages may be waiting on any queue: the next
+    // pass reads them all, whatever woke it (a slot can free up and be taken by a
+    // wake-up for one queue before the loop sees the handler finish).
+    let mut backlog = false;
 
     'outer: loop {
         while tasks.try_join_next().is_some() {}
@@ -115,6 +119,9 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
         let mut saturated = false;
         let mut failed = false;
         pass = pass.wrapping_add(1);
+        if backlog {
+            due = Due::All;
+        }
         let targets = match std::mem::take(&mut due) {
             Due::Poll => match (&config.probe, config.queues.len()) {
                 (Some(probe), len) if len > 1 => {
@@ -177,6 +184,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
             }
         }
 
+        backlog = saturated;
         if failed {
             tokio::select! {
                 _ = shutdown.cancelled() => break 'outer,

@@ -21,7 +21,8 @@ pub struct RetentionPolicy {
     pub max_age: Duration,
     /// Time between runs.
     pub interval: Duration,
-    /// Rows deleted per transaction.
+    /// Tasks (each with its steps and history), or archived messages, deleted per
+    /// transaction.
     pub batch_size: i64,
 }
 

@@ -39,20 +39,26 @@ pub fn cancel_on_signal(shutdown: CancellationToken) -> tokio::task::JoinHandle<
                 requested(shutdown);
             }),
             (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "cannot install signal handlers; only Ctrl-C stops this process");
-                tokio::spawn(async move {
-                    let _ = tokio::signal::ctrl_c().await;
-                    requested(shutdown);
-                })
+                tracing::warn!(%error, "cannot install the SIGINT/SIGTERM handlers; trying Ctrl-C alone");
+                tokio::spawn(wait_for_ctrl_c(shutdown))
             }
         }
     }
     #[cfg(not(unix))]
     {
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            requested(shutdown);
-        })
+        tokio::spawn(wait_for_ctrl_c(shutdown))
+    }
+}
+
+/// Cancels `shutdown` on Ctrl-C; if even that cannot be listened for, never (the process
+/// then stops only when killed), rather than shutting down at once.
+async fn wait_for_ctrl_c(shutdown: CancellationToken) {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => requested(shutdown),
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for Ctrl-C either; stop this process with SIGKILL");
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -162,7 +162,8 @@ pub struct RetentionSettings {
     pub max_age: String,
     /// How often the job runs, in milliseconds.
     pub interval_ms: u64,
-    /// Rows deleted per transaction.
+    /// Tasks (each with its steps and history), or archived messages, deleted per
+    /// transaction.
     pub batch_size: u32,
 }
 

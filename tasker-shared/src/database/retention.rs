@@ -36,7 +36,8 @@ const FINISHED: &str = "
           WHERE d.task_uuid = tt.task_uuid AND d.resolution_status = 'pending')";
 
 /// Deletes finished tasks older than `older_than` and archived queue messages older
-/// than `older_than`, `batch_size` rows per transaction, until none are left.
+/// than `older_than`, `batch_size` tasks (or messages) per transaction, until none are
+/// left.
 pub async fn purge(pool: &PgPool, older_than: Duration, batch_size: i64) -> Result<PurgeReport> {
     let seconds = older_than.as_secs_f64();
     let limit = batch_size.max(1);

@@ -23,7 +23,7 @@ pub struct PurgeArgs {
     /// Age past which finished tasks and archived messages go, such as 30d, 12h or 90m.
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     older_than: Duration,
-    /// Rows deleted per transaction.
+    /// Tasks (each with its steps and history), or archived messages, deleted per transaction.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     batch_size: i64,
     /// Only count what would be deleted.

@@ -5,7 +5,7 @@
 # file, `make install` copies it under $(sitearchdir)/tasker_core/, where RubyGems
 # collects it.
 #
-# A packaged gem builds vendor/Cargo.toml, a workspace of the crates the gem carries
+# An installed gem builds vendor/Cargo.toml, a workspace of the crates the gem carries
 # (see tasks/vendor_crates.rb); inside the repository, Cargo.toml, a member of the
 # Tasker workspace. TASKER_CARGO_PROFILE=debug builds without --release;
 # CARGO_TARGET_DIR and CARGO_NET_OFFLINE are honoured as by any cargo build. A target
@@ -17,7 +17,12 @@ dlext = RbConfig::CONFIG["DLEXT"]
 libext = RbConfig::CONFIG["host_os"] =~ /darwin/ ? "dylib" : "so"
 sitearch = RbConfig::CONFIG["sitearchdir"]
 here = __dir__
-manifest = File.file?(File.join(here, "vendor", "Cargo.toml")) ? "vendor/Cargo.toml" : "Cargo.toml"
+# Inside the repository, vendor/ may be a stale copy left by an earlier `gem build`:
+# build the workspace member then, and the vendored workspace only in an installed gem.
+root_manifest = File.expand_path("../../../../Cargo.toml", here)
+in_workspace = File.file?(root_manifest) && File.read(root_manifest).include?("workers/ruby/ext/tasker_core")
+vendored = File.file?(File.join(here, "vendor", "Cargo.toml"))
+manifest = vendored && !in_workspace ? "vendor/Cargo.toml" : "Cargo.toml"
 profile = ENV.fetch("TASKER_CARGO_PROFILE", "release")
 unless %w[release debug].include?(profile)
   abort "tasker_core: TASKER_CARGO_PROFILE must be release or debug, not #{profile.inspect}"

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS tasker.tasks_dlq_task_idx;

@@ -362,7 +362,8 @@ pub fn rss_mb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Inserts `n` completed linear-4 tasks (rows as the system would leave them).
+/// Inserts `n` completed linear-4 tasks with their steps, edges and current states
+/// (rows as the system would leave them, less the transition history).
 pub async fn add_history(pool: &PgPool, n: u64) {
     let n = i64::try_from(n).unwrap();
     let statements = [
@@ -376,6 +377,15 @@ pub async fn add_history(pool: &PgPool, n: u64) {
          SELECT t.task_uuid, ns.named_step_uuid, 'builtin::noop', 1, now()
          FROM tasker.tasks t CROSS JOIN (SELECT named_step_uuid FROM tasker.named_steps WHERE name IN ('bl_1','bl_2','bl_3','bl_4')) ns
          WHERE t.identity_hash LIKE 'history-%'",
+        "INSERT INTO tasker.workflow_step_edges (from_step_uuid, to_step_uuid)
+         SELECT a.workflow_step_uuid, b.workflow_step_uuid
+         FROM tasker.tasks t
+         JOIN tasker.workflow_steps a ON a.task_uuid = t.task_uuid
+         JOIN tasker.named_steps na ON na.named_step_uuid = a.named_step_uuid
+         JOIN tasker.workflow_steps b ON b.task_uuid = t.task_uuid
+         JOIN tasker.named_steps nb ON nb.named_step_uuid = b.named_step_uuid
+         WHERE t.identity_hash LIKE 'history-%'
+           AND (na.name, nb.name) IN (('bl_1', 'bl_2'), ('bl_2', 'bl_3'), ('bl_3', 'bl_4'))",
         "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key, most_recent)
          SELECT ws.workflow_step_uuid, 'complete', NULL, 1, true
          FROM tasker.workflow_steps ws JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid

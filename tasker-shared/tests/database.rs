@@ -976,3 +976,67 @@ async fn execution_context_from_steps_matches_the_sql_function() {
     .await;
     check("all complete").await;
 }
+
+#[tokio::test]
+async fn lock_with_state_and_children_readiness() {
+    use WorkflowStepState::*;
+
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    assert_eq!(
+        task::lock_with_state(&mut tx, c.task_uuid).await.unwrap(),
+        Some(Some(TaskState::Pending))
+    );
+    assert_eq!(
+        task::lock_with_state(&mut tx, Uuid::now_v7())
+            .await
+            .unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+
+    let start = c.steps["start"];
+    let ready = |rows: Vec<step::StepReadinessStatus>| {
+        let mut names: Vec<(String, bool)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.ready_for_execution))
+            .collect();
+        names.sort();
+        names
+    };
+    let rows = step::children_readiness(&db.pool, c.task_uuid, start)
+        .await
+        .unwrap();
+    assert_eq!(
+        ready(rows),
+        [("left".to_string(), false), ("right".to_string(), false)]
+    );
+    let mut conn = db.pool.acquire().await.unwrap();
+    for pair in [
+        Pending,
+        Enqueued,
+        InProgress,
+        EnqueuedForOrchestration,
+        Complete,
+    ]
+    .windows(2)
+    {
+        transition::transition_step(&mut conn, start, &[pair[0]], pair[1], &json!({}), None)
+            .await
+            .unwrap();
+    }
+    let rows = step::children_readiness(&db.pool, c.task_uuid, start)
+        .await
+        .unwrap();
+    assert_eq!(
+        ready(rows),
+        [("left".to_string(), true), ("right".to_string(), true)]
+    );
+    // A leaf has no children.
+    let rows = step::children_readiness(&db.pool, c.task_uuid, c.steps["end"])
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}

@@ -12,7 +12,7 @@ use tasker_shared::messaging::StepMessage;
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::backoff;
-use super::step_enqueuer::{TaskRoute, enqueue_ready_among};
+use super::step_enqueuer::{TaskRoute, enqueue_ready_children};
 use super::task_finalizer::finalize;
 use crate::error::{Error, Result};
 
@@ -133,13 +133,12 @@ fn label(outcome: ResultOutcome) -> &'static str {
 
 /// Applies a stored result to the step and its task, in the caller's transaction.
 pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<ResultOutcome> {
-    if !task::lock(&mut *conn, message.task_uuid).await? {
+    let Some(task_state) = task::lock_with_state(&mut *conn, message.task_uuid).await? else {
         return Ok(ResultOutcome::Stale);
-    }
+    };
     let Some(step_row) = step::load_for_orchestration(&mut *conn, message.step_uuid).await? else {
         return Ok(ResultOutcome::Stale);
     };
-    let task_state = transition::current_task_state(&mut *conn, message.task_uuid).await?;
     let task_live = task_state.is_some_and(|s| !s.is_terminal());
     // A blocked task waits for an operator: results of steps still running are
     // recorded, but nothing new starts until the failure is dealt with.
@@ -199,8 +198,9 @@ async fn complete(
     step::mark_completed(&mut *conn, step_row.workflow_step_uuid).await?;
     let mut enqueued = 0;
     if enqueue_children {
-        let children = step::children(&mut *conn, step_row.workflow_step_uuid).await?;
-        enqueued = enqueue_ready_among(conn, route, &children).await?.len();
+        enqueued = enqueue_ready_children(conn, route, step_row.workflow_step_uuid)
+            .await?
+            .len();
     }
     Ok((ResultOutcome::Completed, enqueued))
 }

@@ -120,6 +120,29 @@ pub async fn children<'e>(executor: impl PgExecutor<'e>, step_uuid: Uuid) -> Res
     Ok(ids)
 }
 
+/// Readiness of the children of `step_uuid` (one round trip for what [`children`] and
+/// [`readiness`] would do in two).
+pub async fn children_readiness<'e>(
+    executor: impl PgExecutor<'e>,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Vec<StepReadinessStatus>> {
+    let rows = sqlx::query_as::<_, StepReadinessStatus>(
+        // The children go in through LATERAL, not as an ARRAY(subquery) argument:
+        // PostgreSQL does not inline a set-returning SQL function whose arguments hold a
+        // subquery, and would plan its body afresh on every call.
+        "SELECT r.* FROM
+             (SELECT COALESCE(array_agg(to_step_uuid), '{}') AS ids
+              FROM tasker.workflow_step_edges WHERE from_step_uuid = $2) c,
+             LATERAL tasker.get_step_readiness_status($1, c.ids) r",
+    )
+    .bind(task_uuid)
+    .bind(step_uuid)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
 /// Everything a worker needs to run a step it claimed.
 #[derive(Debug, Clone)]
 pub struct ClaimedStep {

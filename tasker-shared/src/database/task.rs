@@ -248,6 +248,24 @@ pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
     Ok(found.is_some())
 }
 
+/// Locks the task's row like [`lock`] and reads its current state in the same round
+/// trip: None when the task does not exist, `Some(None)` when it has no state yet.
+pub async fn lock_with_state(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+) -> Result<Option<Option<TaskState>>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT (SELECT tt.to_state FROM tasker.task_transitions tt
+                 WHERE tt.task_uuid = t.task_uuid AND tt.most_recent)
+         FROM tasker.tasks t WHERE t.task_uuid = $1 FOR UPDATE OF t",
+    )
+    .bind(task_uuid)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(state,)| state.as_deref().map(parse_task_state).transpose())
+        .transpose()
+}
+
 /// Sets `completed_at`.
 pub async fn mark_completed(conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
     sqlx::query(

@@ -79,12 +79,7 @@ pub async fn enqueue_ready_children(
     route: TaskRoute<'_>,
     step_uuid: Uuid,
 ) -> Result<Vec<Uuid>> {
-    let ready: Vec<Uuid> = step::children_readiness(&mut *conn, route.task_uuid, step_uuid)
-        .await?
-        .into_iter()
-        .filter(|r| r.ready_for_execution)
-        .map(|r| r.workflow_step_uuid)
-        .collect();
+    let ready = ready_ids(step::children_readiness(&mut *conn, route.task_uuid, step_uuid).await?);
     enqueue_steps(conn, route, &ready).await
 }
 
@@ -99,12 +94,14 @@ async fn ready_steps(
     task_uuid: Uuid,
     only: Option<&[Uuid]>,
 ) -> Result<Vec<Uuid>> {
-    Ok(step::readiness(conn, task_uuid, only)
-        .await?
-        .into_iter()
+    Ok(ready_ids(step::readiness(conn, task_uuid, only).await?))
+}
+
+fn ready_ids(rows: Vec<step::StepReadinessStatus>) -> Vec<Uuid> {
+    rows.into_iter()
         .filter(|r| r.ready_for_execution)
         .map(|r| r.workflow_step_uuid)
-        .collect())
+        .collect()
 }
 
 /// The fallback that finds tasks with ready steps nothing else enqueued (tasks created

@@ -798,8 +798,8 @@ async fn a_batch_commits_once_and_isolates_a_failing_result() {
     // Force the corrupt one through the failure path, which reads the stored result.
     let mut conn = db.pool.acquire().await.unwrap();
     sqlx::query(
-        "UPDATE tasker.workflow_step_transitions SET to_state = 'enqueued_as_error_for_orchestration'
-         WHERE workflow_step_uuid = $1 AND most_recent",
+        "UPDATE tasker.workflow_steps SET current_state = 'enqueued_as_error_for_orchestration'
+         WHERE workflow_step_uuid = $1",
     )
     .bind(bad_step.workflow_step_uuid)
     .execute(&mut *conn)

@@ -104,7 +104,7 @@ pub struct TaskTransition {
     pub metadata: Value,
     /// 1, 2, 3… per task.
     pub sort_key: i32,
-    /// Whether this is the current state.
+    /// Whether this is the latest entry, i.e. the current state.
     pub most_recent: bool,
     /// When.
     pub created_at: DateTime<Utc>,
@@ -126,7 +126,7 @@ pub struct WorkflowStepTransition {
     pub metadata: Value,
     /// 1, 2, 3… per step.
     pub sort_key: i32,
-    /// Whether this is the current state.
+    /// Whether this is the latest entry, i.e. the current state.
     pub most_recent: bool,
     /// When.
     pub created_at: DateTime<Utc>,

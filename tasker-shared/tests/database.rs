@@ -351,9 +351,13 @@ async fn transitions_are_compare_and_swap() {
         "{second:?}"
     );
 
-    // The history is intact: one current row, sort keys 1..=3.
+    // The history is intact, sort keys 1..=3, and the row's current state is its
+    // latest entry.
     let rows: Vec<(String, i32, bool)> = sqlx::query_as(
-        "SELECT to_state, sort_key, most_recent FROM tasker.workflow_step_transitions
+        "SELECT to_state, sort_key, most_recent FROM tasker.workflow_step_transitions st
+         JOIN LATERAL (SELECT sort_key = ws.state_sort_key AND to_state = ws.current_state AS most_recent
+                       FROM tasker.workflow_steps ws
+                       WHERE ws.workflow_step_uuid = st.workflow_step_uuid) cur ON true
          WHERE workflow_step_uuid = $1 ORDER BY sort_key",
     )
     .bind(start)
@@ -368,6 +372,9 @@ async fn transitions_are_compare_and_swap() {
             ("in_progress".into(), 3, true)
         ]
     );
+    let history = transition::step_history(&db.pool, start).await.unwrap();
+    let latest: Vec<bool> = history.iter().map(|t| t.most_recent).collect();
+    assert_eq!(latest, vec![false, false, true]);
 
     // Task transitions: CAS too, and terminal states are final (schema enforces it).
     let t = c.task_uuid;
@@ -397,8 +404,8 @@ async fn transitions_are_compare_and_swap() {
         }
     );
     let raw = sqlx::query(
-        "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key, most_recent)
-         VALUES ($1, 'pending', 'complete', 99, false)",
+        "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key)
+         VALUES ($1, 'pending', 'complete', 99)",
     )
     .bind(t)
     .execute(&db.pool)
@@ -680,8 +687,8 @@ async fn finish(db: &TestDb, task_uuid: Uuid, to: TaskState, hours_ago: Option<i
     }
     if let Some(hours) = hours_ago {
         sqlx::query(
-            "UPDATE tasker.task_transitions SET created_at = now() - $2 * interval '1 hour'
-             WHERE task_uuid = $1 AND most_recent",
+            "UPDATE tasker.tasks SET state_changed_at = now() - $2 * interval '1 hour'
+             WHERE task_uuid = $1",
         )
         .bind(task_uuid)
         .bind(hours)
@@ -725,7 +732,7 @@ async fn retention_purges_old_finished_tasks_only() {
         .await
         .unwrap();
     }
-    sqlx::query("UPDATE tasker.task_transitions SET created_at = now() - interval '48 hours' WHERE task_uuid = $1")
+    sqlx::query("UPDATE tasker.tasks SET state_changed_at = now() - interval '48 hours' WHERE task_uuid = $1")
         .bind(old_running)
         .execute(&db.pool)
         .await
@@ -987,7 +994,7 @@ async fn lock_with_state_and_children_readiness() {
     let mut tx = db.pool.begin().await.unwrap();
     assert_eq!(
         task::lock_with_state(&mut tx, c.task_uuid).await.unwrap(),
-        Some(Some(TaskState::Pending))
+        Some(TaskState::Pending)
     );
     assert_eq!(
         task::lock_with_state(&mut tx, Uuid::now_v7())

@@ -139,10 +139,10 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
     let Some(step_row) = step::load_for_orchestration(&mut *conn, message.step_uuid).await? else {
         return Ok(ResultOutcome::Stale);
     };
-    let task_live = task_state.is_some_and(|s| !s.is_terminal());
+    let task_live = !task_state.is_terminal();
     // A blocked task waits for an operator: results of steps still running are
     // recorded, but nothing new starts until the failure is dealt with.
-    let may_start_more = task_live && task_state != Some(TaskState::BlockedByFailures);
+    let may_start_more = task_live && task_state != TaskState::BlockedByFailures;
     let route = TaskRoute {
         task_uuid: message.task_uuid,
         namespace: &step_row.namespace,
@@ -168,7 +168,7 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
     // whole execution context.
     let unchanged = outcome == ResultOutcome::Completed
         && enqueued_children > 0
-        && task_state == Some(TaskState::StepsInProcess);
+        && task_state == TaskState::StepsInProcess;
     if outcome != ResultOutcome::Stale && task_live && !unchanged {
         finalize(conn, route).await?;
     }
@@ -195,7 +195,6 @@ async fn complete(
     if !moved.applied() {
         return Ok((ResultOutcome::Stale, 0));
     }
-    step::mark_completed(&mut *conn, step_row.workflow_step_uuid).await?;
     let mut enqueued = 0;
     if enqueue_children {
         enqueued = enqueue_ready_children(conn, route, step_row.workflow_step_uuid)

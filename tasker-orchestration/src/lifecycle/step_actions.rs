@@ -132,9 +132,8 @@ pub async fn apply(
             };
             step::store_result(&mut tx, step_uuid, &result).await?;
         }
-        StepManualAction::ResolveManually { .. } => {
-            step::mark_completed(&mut tx, step_uuid).await?
-        }
+        // The transition set completed_at.
+        StepManualAction::ResolveManually { .. } => {}
     }
     let route = TaskRoute {
         task_uuid,

@@ -26,14 +26,13 @@ pub struct PurgeReport {
 }
 
 const FINISHED: &str = "
-    SELECT tt.task_uuid
-    FROM tasker.task_transitions tt
-    WHERE tt.most_recent
-      AND tt.to_state IN ('complete', 'error', 'cancelled', 'resolved_manually')
-      AND tt.created_at < now() - $1 * interval '1 second'
+    SELECT t.task_uuid
+    FROM tasker.tasks t
+    WHERE t.current_state IN ('complete', 'error', 'cancelled', 'resolved_manually')
+      AND t.state_changed_at < now() - $1 * interval '1 second'
       AND NOT EXISTS (
           SELECT 1 FROM tasker.tasks_dlq d
-          WHERE d.task_uuid = tt.task_uuid AND d.resolution_status = 'pending')";
+          WHERE d.task_uuid = t.task_uuid AND d.resolution_status = 'pending')";
 
 /// Deletes finished tasks older than `older_than` and archived queue messages older
 /// than `older_than`, `batch_size` tasks (or messages) per transaction, until none are

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::transition::{parse_step_state, transition_step};
+use super::transition::{
+    current_step_state, parse_step_state, step_sources, step_transition_sql, transition_step,
+};
 use super::{Error, Result};
 use crate::results::StepExecutionResult;
 use crate::state_machine::{TransitionOutcome, WorkflowStepState};
@@ -244,39 +246,34 @@ pub async fn claim(
         ]
     };
     let metadata = json!({"event": "claimed", "worker_id": worker_id, "redelivered": redelivered});
-    let outcome = transition_step(
-        &mut *conn,
-        step_uuid,
-        from,
-        WorkflowStepState::InProgress,
-        &metadata,
-        None,
-    )
-    .await?;
-    if let TransitionOutcome::Conflict { actual } = outcome {
-        return Ok(ClaimOutcome::NotClaimable { actual });
-    }
-
-    let row = sqlx::query_as::<_, StepContextRow>(
-        "WITH bumped AS (
-             UPDATE tasker.workflow_steps
-             SET attempts = attempts + 1, last_attempted_at = now(), updated_at = now()
-             WHERE workflow_step_uuid = $1
-             RETURNING *
-         )
-         SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+    let sources = step_sources(from, WorkflowStepState::InProgress)?;
+    // One statement: the state moves, the attempt counter (the fencing token) grows, and
+    // the context comes back.
+    let row = sqlx::query_as::<_, StepContextRow>(concat!(
+        step_transition_sql!(
+            fence = "",
+            set = ", attempts = ws.attempts + 1, last_attempted_at = now()"
+        ),
+        "SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
                 b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
                 nt.name AS task_name, nt.version AS task_version, tn.name AS namespace
-         FROM bumped b
+         FROM moved b
          JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
          JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid",
-    )
-    .bind(step_uuid)
+         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid"
+    ))
+    .bind(&[step_uuid][..])
+    .bind(&sources)
+    .bind(WorkflowStepState::InProgress.as_str())
+    .bind(&metadata)
     .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("step {step_uuid}")))?;
+    .await?;
+    let Some(row) = row else {
+        return Ok(ClaimOutcome::NotClaimable {
+            actual: current_step_state(&mut *conn, step_uuid).await?,
+        });
+    };
 
     let ancestors: Vec<(String, Option<Value>, bool)> = sqlx::query_as(
         "WITH RECURSIVE ancestors(step_uuid) AS (
@@ -349,25 +346,28 @@ pub async fn record_result(
         "attempt": attempt,
         "execution_time_ms": result.metadata.execution_time_ms,
     });
-    let outcome = transition_step(
-        &mut *conn,
-        step_uuid,
-        &[WorkflowStepState::InProgress],
-        to,
-        &metadata,
-        Some(attempt),
-    )
+    let sources = step_sources(&[WorkflowStepState::InProgress], to)?;
+    // One statement: fenced on the attempt, the state moves and the result is stored.
+    let moved: Option<String> = sqlx::query_scalar(concat!(
+        step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
+        "SELECT from_state FROM moved"
+    ))
+    .bind(&[step_uuid][..])
+    .bind(&sources)
+    .bind(to.as_str())
+    .bind(&metadata)
+    .bind(attempt)
+    .bind(serde_json::to_value(result)?)
+    .fetch_optional(&mut *conn)
     .await?;
-    if outcome.applied() {
-        sqlx::query(
-            "UPDATE tasker.workflow_steps SET results = $2, updated_at = now() WHERE workflow_step_uuid = $1",
-        )
-        .bind(step_uuid)
-        .bind(serde_json::to_value(result)?)
-        .execute(conn)
-        .await?;
+    match moved {
+        Some(from) => Ok(TransitionOutcome::Applied {
+            from: parse_step_state(&from)?,
+        }),
+        None => Ok(TransitionOutcome::Conflict {
+            actual: current_step_state(conn, step_uuid).await?,
+        }),
     }
-    Ok(outcome)
 }
 
 /// What the orchestration needs to process a step's result.
@@ -427,32 +427,19 @@ pub async fn load_for_orchestration<'e>(
 ) -> Result<Option<StepForOrchestration>> {
     let row = sqlx::query_as::<_, StepForOrchestration>(
         "SELECT ws.workflow_step_uuid, ws.task_uuid,
-                COALESCE(st.to_state, 'pending') AS current_state,
+                ws.current_state,
                 ws.attempts, ws.retry_baseline, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
                 ws.max_backoff_ms, ws.results, tn.name AS namespace
          FROM tasker.workflow_steps ws
          JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
-         LEFT JOIN tasker.workflow_step_transitions st
-             ON st.workflow_step_uuid = ws.workflow_step_uuid AND st.most_recent
          WHERE ws.workflow_step_uuid = $1",
     )
     .bind(step_uuid)
     .fetch_optional(executor)
     .await?;
     Ok(row)
-}
-
-/// Sets `completed_at` on a step.
-pub async fn mark_completed(conn: &mut PgConnection, step_uuid: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE tasker.workflow_steps SET completed_at = now(), updated_at = now() WHERE workflow_step_uuid = $1",
-    )
-    .bind(step_uuid)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Records when a step's next attempt becomes visible.

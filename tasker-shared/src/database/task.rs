@@ -8,9 +8,11 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::named_task::{NamedTask, ensure_named_steps};
-use super::transition::{insert_initial_step_states, insert_initial_task_state, parse_task_state};
+use super::transition::{
+    insert_initial_step_history, insert_initial_task_history, parse_task_state,
+};
 use super::{Error, Result};
-use crate::state_machine::{TaskState, WorkflowStepState};
+use crate::state_machine::TaskState;
 
 /// Everything needed to create a task, besides its template.
 #[derive(Debug, Clone)]
@@ -70,8 +72,8 @@ pub async fn create(
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO tasker.tasks
              (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
-              identity_hash, priority, correlation_id, parent_correlation_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+              identity_hash, priority, correlation_id, parent_correlation_id, current_state, state_sort_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1)
          ON CONFLICT (identity_hash) DO NOTHING
          RETURNING task_uuid",
     )
@@ -145,9 +147,8 @@ pub async fn create(
     }
 
     let metadata = json!({"event": "initialized"});
-    insert_initial_task_state(&mut *conn, new.task_uuid, TaskState::Pending, &metadata).await?;
-    let all: Vec<Uuid> = cols.ids.clone();
-    insert_initial_step_states(&mut *conn, &all, WorkflowStepState::Pending, &metadata).await?;
+    insert_initial_task_history(&mut *conn, new.task_uuid, &metadata).await?;
+    insert_initial_step_history(&mut *conn, &cols.ids, &metadata).await?;
 
     Ok(CreateOutcome::Created(CreatedTask {
         task_uuid: new.task_uuid,
@@ -214,8 +215,10 @@ impl StepColumns {
         sqlx::query(
             "INSERT INTO tasker.workflow_steps
                  (workflow_step_uuid, task_uuid, named_step_uuid, handler_callable, inputs, retryable,
-                  max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
-             SELECT id, $2, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout
+                  max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds,
+                  current_state, state_sort_key)
+             SELECT id, $2, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout,
+                    'pending', 1
              FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::bool[], $7::int[],
                          $8::text[], $9::int[], $10::int[], $11::int[])
                   AS u(id, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout)",
@@ -249,21 +252,18 @@ pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
 }
 
 /// Locks the task's row like [`lock`] and reads its current state in the same round
-/// trip: None when the task does not exist, `Some(None)` when it has no state yet.
+/// trip; None when the task does not exist.
 pub async fn lock_with_state(
     conn: &mut PgConnection,
     task_uuid: Uuid,
-) -> Result<Option<Option<TaskState>>> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT (SELECT tt.to_state FROM tasker.task_transitions tt
-                 WHERE tt.task_uuid = t.task_uuid AND tt.most_recent)
-         FROM tasker.tasks t WHERE t.task_uuid = $1 FOR UPDATE OF t",
+) -> Result<Option<TaskState>> {
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT current_state FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE",
     )
     .bind(task_uuid)
     .fetch_optional(conn)
     .await?;
-    row.map(|(state,)| state.as_deref().map(parse_task_state).transpose())
-        .transpose()
+    state.as_deref().map(parse_task_state).transpose()
 }
 
 /// Sets `completed_at`.
@@ -467,14 +467,13 @@ impl TaskRecord {
 pub async fn get<'e>(executor: impl PgExecutor<'e>, task_uuid: Uuid) -> Result<Option<TaskRecord>> {
     let row = sqlx::query_as::<_, TaskRecord>(
         "SELECT t.task_uuid, nt.name, ns.name AS namespace, nt.version,
-                COALESCE(tt.to_state, 'pending') AS status,
-                t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
+                t.current_state AS status,
+                t.created_at, t.updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
                 t.correlation_id, t.parent_correlation_id, t.named_task_uuid
          FROM tasker.tasks t
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
          WHERE t.task_uuid = $1",
     )
     .bind(task_uuid)
@@ -536,9 +535,8 @@ pub struct TaskFilter {
 const LISTING: &str = "FROM tasker.tasks t
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         LEFT JOIN tasker.task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
          WHERE ($1::text IS NULL OR ns.name = $1)
-           AND ($2::text IS NULL OR tt.to_state = $2)
+           AND ($2::text IS NULL OR t.current_state = $2)
            AND ($3::text IS NULL OR t.initiator = $3)
            AND ($4::text IS NULL OR t.source_system = $4)";
 
@@ -554,8 +552,8 @@ where
 {
     let rows = sqlx::query_as::<_, TaskRecord>(&format!(
         "SELECT t.task_uuid, nt.name, ns.name AS namespace, nt.version,
-                COALESCE(tt.to_state, 'pending') AS status,
-                t.created_at, GREATEST(t.updated_at, tt.created_at) AS updated_at, t.completed_at,
+                t.current_state AS status,
+                t.created_at, t.updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
                 t.correlation_id, t.parent_correlation_id, t.named_task_uuid
          {LISTING}

@@ -1,9 +1,10 @@
 //! State transitions written as compare-and-swap.
 //!
-//! A transition flips the current row's `most_recent` to false *only while its `to_state`
-//! is one of the expected states*, and inserts the new row in the same statement. A
-//! writer that lost a race blocks on the row lock, re-checks the condition, finds the row
-//! no longer current, and writes nothing: the caller gets
+//! A task's or step's current state is a column of its own row (`current_state`); the
+//! transition tables are insert-only history. A transition updates the row *only while
+//! its `current_state` is one of the expected states* and inserts the history entry in
+//! the same statement. A writer that lost a race blocks on the row lock, re-checks the
+//! condition, finds the state moved on, and writes nothing: the caller gets
 //! [`TransitionOutcome::Conflict`], a normal outcome rather than an error.
 
 use serde_json::Value;
@@ -39,42 +40,40 @@ fn check_sources<S: Copy + std::fmt::Display>(
 /// `{"task_uuid": "...", "status": "..."}`.
 pub const SETTLED_CHANNEL: &str = "tasker_task_settled";
 
-/// Records a task's first state.
-pub async fn insert_initial_task_state(
+/// Records a new task's first history entry (`pending`, sort key 1). The task row
+/// itself is inserted `pending` with `state_sort_key = 1`.
+pub async fn insert_initial_task_history(
     conn: &mut PgConnection,
     task_uuid: Uuid,
-    state: TaskState,
     metadata: &Value,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO tasker.task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
-         VALUES ($1, $2, $3, NULL, $4, 1, true)",
+        "INSERT INTO tasker.task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
+         VALUES ($1, $2, 'pending', NULL, $3, 1)",
     )
     .bind(Uuid::now_v7())
     .bind(task_uuid)
-    .bind(state.as_str())
     .bind(metadata)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Records the first state of many steps.
-pub async fn insert_initial_step_states(
+/// Records new steps' first history entries (`pending`, sort key 1). The step rows
+/// themselves are inserted `pending` with `state_sort_key = 1`.
+pub async fn insert_initial_step_history(
     conn: &mut PgConnection,
     step_uuids: &[Uuid],
-    state: WorkflowStepState,
     metadata: &Value,
 ) -> Result<()> {
     let ids: Vec<Uuid> = step_uuids.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
         "INSERT INTO tasker.workflow_step_transitions
-             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
-         SELECT id, step, $3, NULL, $4, 1, true FROM unnest($1::uuid[], $2::uuid[]) AS u(id, step)",
+             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+         SELECT id, step, 'pending', NULL, $3, 1 FROM unnest($1::uuid[], $2::uuid[]) AS u(id, step)",
     )
     .bind(&ids)
     .bind(step_uuids)
-    .bind(state.as_str())
     .bind(metadata)
     .execute(conn)
     .await?;
@@ -102,17 +101,24 @@ pub async fn transition_task(
     );
     let payload = serde_json::json!({"task_uuid": task_uuid, "status": to.as_str()}).to_string();
     let applied: Option<String> = sqlx::query_scalar(
-        "WITH prev AS (
-             UPDATE tasker.task_transitions SET most_recent = false
-             WHERE task_uuid = $1 AND most_recent AND to_state = ANY($2)
-             RETURNING to_state, sort_key
+        // `old` locks the row and remembers the state it leaves; `moved` writes the new
+        // one (re-checked on the latest row version if another writer got there first).
+        "WITH old AS (
+             SELECT task_uuid, current_state FROM tasker.tasks
+             WHERE task_uuid = $1 AND current_state = ANY($2)
+             FOR UPDATE
+         ), moved AS (
+             UPDATE tasker.tasks t
+             SET current_state = $4, state_sort_key = t.state_sort_key + 1,
+                 state_changed_at = now(), updated_at = now()
+             FROM old WHERE t.task_uuid = old.task_uuid
+             RETURNING old.current_state AS from_state, t.state_sort_key
          ), ins AS (
              INSERT INTO tasker.task_transitions
-                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent)
-             SELECT $3, $1, $4, prev.to_state, $5, prev.sort_key + 1, true FROM prev
-             RETURNING from_state
+                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
+             SELECT $3, $1, $4, moved.from_state, $5, moved.state_sort_key FROM moved
          )
-         SELECT ins.from_state FROM ins
+         SELECT moved.from_state FROM moved
          LEFT JOIN LATERAL (SELECT pg_notify($7, $8) WHERE $6) n ON true",
     )
     .bind(task_uuid)
@@ -140,12 +146,11 @@ pub async fn current_task_state(
     conn: &mut PgConnection,
     task_uuid: Uuid,
 ) -> Result<Option<TaskState>> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT to_state FROM tasker.task_transitions WHERE task_uuid = $1 AND most_recent",
-    )
-    .bind(task_uuid)
-    .fetch_optional(conn)
-    .await?;
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT current_state FROM tasker.tasks WHERE task_uuid = $1")
+            .bind(task_uuid)
+            .fetch_optional(conn)
+            .await?;
     state.as_deref().map(parse_task_state).transpose()
 }
 
@@ -182,6 +187,55 @@ pub async fn transition_steps(
     transition_steps_fenced(conn, step_uuids, from, to, metadata, None).await
 }
 
+/// The compare-and-swap that moves steps, as the CTEs `old` (the rows locked, with the
+/// state each leaves), `moved` (`ws.*` after the update, plus `from_state`) and `ins`
+/// (the history entries); the caller appends its own `SELECT ... FROM moved`.
+///
+/// Parameters: $1 step uuids, $2 accepted source states, $3 target state, $4 history
+/// metadata. `fence` adds to the lock's condition (for example `AND attempts = $5`) and
+/// `set` to the update (for example `, results = $6`). Entering
+/// `enqueued_as_error_for_orchestration` records `last_failure_at`; entering `complete`
+/// or `resolved_manually` records `completed_at`.
+macro_rules! step_transition_sql {
+    (fence = $fence:literal, set = $set:literal) => {
+        concat!(
+            "WITH old AS (
+                 SELECT workflow_step_uuid, current_state FROM tasker.workflow_steps
+                 WHERE workflow_step_uuid = ANY($1) AND current_state = ANY($2) ",
+            $fence,
+            "
+                 FOR UPDATE
+             ), moved AS (
+                 UPDATE tasker.workflow_steps ws
+                 SET current_state = $3, state_sort_key = ws.state_sort_key + 1, updated_at = now(),
+                     last_failure_at = CASE WHEN $3 = 'enqueued_as_error_for_orchestration'
+                                            THEN now() ELSE ws.last_failure_at END,
+                     completed_at = CASE WHEN $3 IN ('complete', 'resolved_manually')
+                                         THEN now() ELSE ws.completed_at END ",
+            $set,
+            "
+                 FROM old WHERE ws.workflow_step_uuid = old.workflow_step_uuid
+                 RETURNING ws.*, old.current_state AS from_state
+             ), ins AS (
+                 INSERT INTO tasker.workflow_step_transitions
+                     (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+                 SELECT tasker.uuid_generate_v7(), moved.workflow_step_uuid, $3, moved.from_state, $4, moved.state_sort_key
+                 FROM moved
+             ) "
+        )
+    };
+}
+pub(crate) use step_transition_sql;
+
+/// Checks that every source may move to `to` and returns the sources as strings, to
+/// bind as the `$2` of [`step_transition_sql`].
+pub(crate) fn step_sources(
+    from: &[WorkflowStepState],
+    to: WorkflowStepState,
+) -> Result<Vec<String>> {
+    check_sources("step", from, to, WorkflowStepState::can_transition_to)
+}
+
 async fn transition_steps_fenced(
     conn: &mut PgConnection,
     step_uuids: &[Uuid],
@@ -193,34 +247,17 @@ async fn transition_steps_fenced(
     if step_uuids.is_empty() {
         return Ok(Vec::new());
     }
-    let sources = check_sources("step", from, to, WorkflowStepState::can_transition_to)?;
+    let sources = step_sources(from, to)?;
     // Two statements rather than one with `$n IS NULL OR ...`: each keeps a simple plan
-    // that PostgreSQL can cache, and the unfenced one does not touch workflow_steps.
-    // Both flip the moving steps' current rows in `prev` and insert the new ones.
-    macro_rules! step_transition_sql {
-        ($prev:literal) => {
-            concat!(
-                "WITH prev AS (",
-                $prev,
-                " RETURNING t.workflow_step_uuid, t.to_state, t.sort_key)
-                 INSERT INTO tasker.workflow_step_transitions
-                     (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent)
-                 SELECT tasker.uuid_generate_v7(), prev.workflow_step_uuid, $3, prev.to_state, $4, prev.sort_key + 1, true
-                 FROM prev
-                 RETURNING workflow_step_uuid, from_state"
-            )
-        };
-    }
+    // that PostgreSQL can cache.
     let query = match expected_attempt {
-        None => sqlx::query_as(step_transition_sql!(
-            "UPDATE tasker.workflow_step_transitions t SET most_recent = false
-             WHERE t.workflow_step_uuid = ANY($1) AND t.most_recent AND t.to_state = ANY($2)"
+        None => sqlx::query_as(concat!(
+            step_transition_sql!(fence = "", set = ""),
+            "SELECT workflow_step_uuid, from_state FROM moved"
         )),
-        Some(_) => sqlx::query_as(step_transition_sql!(
-            "UPDATE tasker.workflow_step_transitions t SET most_recent = false
-             FROM tasker.workflow_steps ws
-             WHERE t.workflow_step_uuid = ANY($1) AND t.most_recent AND t.to_state = ANY($2)
-               AND ws.workflow_step_uuid = t.workflow_step_uuid AND ws.attempts = $5"
+        Some(_) => sqlx::query_as(concat!(
+            step_transition_sql!(fence = "AND attempts = $5", set = ""),
+            "SELECT workflow_step_uuid, from_state FROM moved"
         )),
     }
     .bind(step_uuids)
@@ -243,7 +280,7 @@ pub async fn current_step_state(
     step_uuid: Uuid,
 ) -> Result<Option<WorkflowStepState>> {
     let state: Option<String> = sqlx::query_scalar(
-        "SELECT to_state FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1 AND most_recent",
+        "SELECT current_state FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
     )
     .bind(step_uuid)
     .fetch_optional(conn)
@@ -267,7 +304,8 @@ pub async fn task_history<'e>(
     task_uuid: Uuid,
 ) -> Result<Vec<crate::models::TaskTransition>> {
     let rows = sqlx::query_as(
-        "SELECT task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at
+        "SELECT task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key,
+                sort_key = max(sort_key) OVER () AS most_recent, created_at
          FROM tasker.task_transitions WHERE task_uuid = $1 ORDER BY sort_key",
     )
     .bind(task_uuid)
@@ -282,7 +320,8 @@ pub async fn step_history<'e>(
     step_uuid: Uuid,
 ) -> Result<Vec<crate::models::WorkflowStepTransition>> {
     let rows = sqlx::query_as(
-        "SELECT workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at
+        "SELECT workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key,
+                sort_key = max(sort_key) OVER () AS most_recent, created_at
          FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1 ORDER BY sort_key",
     )
     .bind(step_uuid)

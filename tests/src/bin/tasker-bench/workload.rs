@@ -265,7 +265,7 @@ impl Driver {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let running: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM tasker.task_transitions WHERE most_recent AND to_state NOT IN ('complete','error','cancelled','resolved_manually','blocked_by_failures')",
+                "SELECT count(*) FROM tasker.tasks WHERE current_state NOT IN ('complete','error','cancelled','resolved_manually','blocked_by_failures')",
             )
             .fetch_one(pool)
             .await
@@ -362,19 +362,28 @@ pub fn rss_mb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Inserts `n` completed linear-4 tasks with their steps, edges and current states
-/// (rows as the system would leave them, less the transition history).
+/// Inserts `n` completed linear-4 tasks with their steps, edges and transition history
+/// (rows as the system would leave them).
 pub async fn add_history(pool: &PgPool, n: u64) {
     let n = i64::try_from(n).unwrap();
     let statements = [
-        "INSERT INTO tasker.tasks (task_uuid, named_task_uuid, identity_hash, correlation_id, completed_at, context)
-         SELECT tasker.uuid_generate_v7(), nt.named_task_uuid, 'history-' || g, gen_random_uuid(), now(), '{}'
+        "INSERT INTO tasker.tasks (task_uuid, named_task_uuid, identity_hash, correlation_id, completed_at, context,
+                                   current_state, state_sort_key)
+         SELECT tasker.uuid_generate_v7(), nt.named_task_uuid, 'history-' || g, gen_random_uuid(), now(), '{}',
+                'complete', 6
          FROM (SELECT named_task_uuid FROM tasker.named_tasks WHERE name = 'bench_linear' LIMIT 1) nt,
               generate_series(1, $1) g",
-        "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key, most_recent)
-         SELECT task_uuid, 'complete', NULL, 1, true FROM tasker.tasks WHERE identity_hash LIKE 'history-%'",
-        "INSERT INTO tasker.workflow_steps (task_uuid, named_step_uuid, handler_callable, attempts, completed_at)
-         SELECT t.task_uuid, ns.named_step_uuid, 'builtin::noop', 1, now()
+        "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key)
+         SELECT t.task_uuid, s.to_state, s.from_state, s.k
+         FROM tasker.tasks t
+         CROSS JOIN (VALUES (1, 'pending', NULL), (2, 'initializing', 'pending'),
+                            (3, 'enqueuing_steps', 'initializing'), (4, 'steps_in_process', 'enqueuing_steps'),
+                            (5, 'evaluating_results', 'steps_in_process'), (6, 'complete', 'evaluating_results'))
+                    AS s(k, to_state, from_state)
+         WHERE t.identity_hash LIKE 'history-%'",
+        "INSERT INTO tasker.workflow_steps (task_uuid, named_step_uuid, handler_callable, attempts, completed_at,
+                                            current_state, state_sort_key)
+         SELECT t.task_uuid, ns.named_step_uuid, 'builtin::noop', 1, now(), 'complete', 5
          FROM tasker.tasks t CROSS JOIN (SELECT named_step_uuid FROM tasker.named_steps WHERE name IN ('bl_1','bl_2','bl_3','bl_4')) ns
          WHERE t.identity_hash LIKE 'history-%'",
         "INSERT INTO tasker.workflow_step_edges (from_step_uuid, to_step_uuid)
@@ -386,9 +395,12 @@ pub async fn add_history(pool: &PgPool, n: u64) {
          JOIN tasker.named_steps nb ON nb.named_step_uuid = b.named_step_uuid
          WHERE t.identity_hash LIKE 'history-%'
            AND (na.name, nb.name) IN (('bl_1', 'bl_2'), ('bl_2', 'bl_3'), ('bl_3', 'bl_4'))",
-        "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key, most_recent)
-         SELECT ws.workflow_step_uuid, 'complete', NULL, 1, true
+        "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+         SELECT ws.workflow_step_uuid, s.to_state, s.from_state, s.k
          FROM tasker.workflow_steps ws JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
+         CROSS JOIN (VALUES (1, 'pending', NULL), (2, 'enqueued', 'pending'), (3, 'in_progress', 'enqueued'),
+                            (4, 'enqueued_for_orchestration', 'in_progress'), (5, 'complete', 'enqueued_for_orchestration'))
+                    AS s(k, to_state, from_state)
          WHERE t.identity_hash LIKE 'history-%'",
     ];
     for sql in statements {

@@ -1047,3 +1047,21 @@ async fn lock_with_state_and_children_readiness() {
         .unwrap();
     assert!(rows.is_empty());
 }
+
+#[tokio::test]
+async fn pooled_connections_reuse_one_plan_per_statement() {
+    use tasker_shared::database::{PoolConfig, connect};
+
+    let db = TestDb::new().await;
+    let pool = connect(&db.url, &PoolConfig::default()).await.unwrap();
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_generic_plan");
+    let path: String = sqlx::query_scalar("SHOW search_path")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(path, "public");
+}

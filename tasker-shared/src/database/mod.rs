@@ -53,10 +53,19 @@ impl Default for PoolConfig {
 
 /// Opens a pool. Every connection gets `search_path = public` explicitly, so nothing
 /// depends on the role's name; Tasker's queries qualify `tasker.` and `pgmq.` objects.
+///
+/// Connections also use `plan_cache_mode = force_generic_plan`: every statement Tasker
+/// prepares looks rows up by key, so one plan per statement and connection serves every
+/// call. Under PostgreSQL's default the hot statements (the state transitions, and
+/// those that inline the readiness functions) were re-planned on every call, which cost
+/// about as much CPU as running them (docs/benchmarks.md).
 pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?
-        .options([("search_path", "public")])
+        .options([
+            ("search_path", "public"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ])
         .application_name("tasker");
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)

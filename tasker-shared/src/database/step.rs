@@ -275,19 +275,27 @@ pub async fn claim(
         });
     };
 
+    // Each hop goes through a LATERAL subquery that cannot be flattened (OFFSET 0), so
+    // every plan is a walk of index lookups. Left to itself the planner guesses the
+    // recursion's size, and on a young or small database it hashes whole tables
+    // (edges, steps) once per hop instead.
     let ancestors: Vec<(String, Option<Value>, bool)> = sqlx::query_as(
         "WITH RECURSIVE ancestors(step_uuid) AS (
              SELECT from_step_uuid FROM tasker.workflow_step_edges WHERE to_step_uuid = $1
              UNION
-             SELECT e.from_step_uuid
-             FROM tasker.workflow_step_edges e JOIN ancestors a ON e.to_step_uuid = a.step_uuid
+             SELECT up.from_step_uuid
+             FROM ancestors a
+             CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+                                 WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
          )
-         SELECT ns.name, ws.results -> 'result',
+         SELECT s.name, s.result,
                 EXISTS (SELECT 1 FROM tasker.workflow_step_edges p
                         WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = $1)
          FROM ancestors a
-         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = a.step_uuid
-         JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid",
+         CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
+                             FROM tasker.workflow_steps ws
+                             JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+                             WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s",
     )
     .bind(step_uuid)
     .fetch_all(&mut *conn)

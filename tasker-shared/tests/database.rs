@@ -470,8 +470,37 @@ async fn stale_attempt_cannot_record_a_result() {
             custom: serde_json::Value::Null,
         },
     };
-    // The first worker comes back late: fenced off.
-    let stale = step::record_result(&mut conn, start, 1, &result(1))
+    // Each worker hands over through the step's message on its queue.
+    let client = pgmq_notify::PgmqClient::new(db.pool.clone());
+    let worker_queue = pgmq_notify::QueueName::worker("tests").unwrap();
+    client.create_queue(&worker_queue).await.unwrap();
+    let results_queue =
+        pgmq_notify::QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS)
+            .unwrap();
+    let msg_id = pgmq_notify::PgmqClient::send_with_notify(
+        &db.pool,
+        &worker_queue,
+        &json!({"step_uuid": start}),
+        0,
+    )
+    .await
+    .unwrap();
+    let handed = json!({"step_uuid": start, "from": "fresh"});
+    let handover = step::Handover {
+        worker_queue: &worker_queue,
+        msg_id,
+        results_queue: &results_queue,
+        message: &handed,
+    };
+    let depths = || async {
+        (
+            client.depth(&worker_queue).await.unwrap(),
+            client.depth(&results_queue).await.unwrap(),
+        )
+    };
+
+    // The first worker comes back late: fenced off, and no message moves.
+    let stale = step::submit_result(&mut conn, start, 1, &result(1), handover)
         .await
         .unwrap();
     assert_eq!(
@@ -480,10 +509,18 @@ async fn stale_attempt_cannot_record_a_result() {
             actual: Some(WorkflowStepState::InProgress)
         }
     );
-    let fresh = step::record_result(&mut conn, start, 2, &result(2))
+    assert_eq!(depths().await, (1, 0));
+    let fresh = step::submit_result(&mut conn, start, 2, &result(2), handover)
         .await
         .unwrap();
     assert!(fresh.applied());
+    // The worker message is gone and the result message waits for the orchestration.
+    assert_eq!(depths().await, (0, 1));
+    let sent: Vec<pgmq_notify::QueueMessage<serde_json::Value>> = client
+        .read(&results_queue, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(sent[0].message, handed);
     let stored: serde_json::Value = sqlx::query_scalar(
         "SELECT results -> 'result' FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
     )

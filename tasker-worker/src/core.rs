@@ -414,11 +414,20 @@ impl Runtime {
         result: &StepExecutionResult,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        match step::record_result(&mut tx, step_message.step_uuid, attempt, result).await? {
+        let message = serde_json::to_value(step_message)
+            .map_err(tasker_shared::database::Error::from)?;
+        let handover = step::Handover {
+            worker_queue: queue,
+            msg_id,
+            results_queue: &self.results_queue,
+            message: &message,
+        };
+        match step::submit_result(&mut tx, step_message.step_uuid, attempt, result, handover)
+            .await?
+        {
             TransitionOutcome::Applied { .. } => {
-                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
-                PgmqClient::send_with_notify(&mut *tx, &self.results_queue, step_message, 0)
-                    .await?;
+                // The worker message is gone and the result message sent, in the
+                // statement that recorded the result.
                 tx.commit().await?;
                 tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success = result.success, "result submitted");
             }

@@ -11,6 +11,8 @@ use super::transition::{
     current_step_state, parse_step_state, step_sources, step_transition_sql, transition_step,
 };
 use super::{Error, Result};
+use pgmq_notify::QueueName;
+
 use crate::results::StepExecutionResult;
 use crate::state_machine::{TransitionOutcome, WorkflowStepState};
 
@@ -224,6 +226,8 @@ struct StepContextRow {
     task_name: String,
     task_version: String,
     namespace: String,
+    /// `[name, result, is_parent]` of every ancestor.
+    ancestors: sqlx::types::Json<Vec<(String, Option<Value>, bool)>>,
 }
 
 /// Claims a step for a new attempt: moves it to `in_progress`, bumps its attempt
@@ -248,15 +252,37 @@ pub async fn claim(
     let metadata = json!({"event": "claimed", "worker_id": worker_id, "redelivered": redelivered});
     let sources = step_sources(from, WorkflowStepState::InProgress)?;
     // One statement: the state moves, the attempt counter (the fencing token) grows, and
-    // the context comes back.
+    // the context comes back with the results of every ancestor.
+    //
+    // Each hop of the ancestor walk goes through a LATERAL subquery that cannot be
+    // flattened (OFFSET 0), so every plan is a walk of index lookups. Left to itself the
+    // planner guesses the recursion's size, and on a young or small database it hashes
+    // whole tables (edges, steps) once per hop instead.
     let row = sqlx::query_as::<_, StepContextRow>(concat!(
         step_transition_sql!(
             fence = "",
             set = ", attempts = ws.attempts + 1, last_attempted_at = now()"
         ),
-        "SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+        ", ancestors(step_uuid) AS (
+             SELECT from_step_uuid FROM tasker.workflow_step_edges WHERE to_step_uuid = ANY($1)
+             UNION
+             SELECT up.from_step_uuid
+             FROM ancestors a
+             CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+                                 WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
+         )
+         SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
                 b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
-                nt.name AS task_name, nt.version AS task_version, tn.name AS namespace
+                nt.name AS task_name, nt.version AS task_version, tn.name AS namespace,
+                (SELECT COALESCE(jsonb_agg(jsonb_build_array(s.name, s.result, EXISTS (
+                            SELECT 1 FROM tasker.workflow_step_edges p
+                            WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = b.workflow_step_uuid))),
+                                 '[]')
+                 FROM ancestors a
+                 CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
+                                     FROM tasker.workflow_steps ws
+                                     JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+                                     WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s) AS ancestors
          FROM moved b
          JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
          JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
@@ -275,35 +301,9 @@ pub async fn claim(
         });
     };
 
-    // Each hop goes through a LATERAL subquery that cannot be flattened (OFFSET 0), so
-    // every plan is a walk of index lookups. Left to itself the planner guesses the
-    // recursion's size, and on a young or small database it hashes whole tables
-    // (edges, steps) once per hop instead.
-    let ancestors: Vec<(String, Option<Value>, bool)> = sqlx::query_as(
-        "WITH RECURSIVE ancestors(step_uuid) AS (
-             SELECT from_step_uuid FROM tasker.workflow_step_edges WHERE to_step_uuid = $1
-             UNION
-             SELECT up.from_step_uuid
-             FROM ancestors a
-             CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
-                                 WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
-         )
-         SELECT s.name, s.result,
-                EXISTS (SELECT 1 FROM tasker.workflow_step_edges p
-                        WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = $1)
-         FROM ancestors a
-         CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
-                             FROM tasker.workflow_steps ws
-                             JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
-                             WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s",
-    )
-    .bind(step_uuid)
-    .fetch_all(&mut *conn)
-    .await?;
-
     let mut parents = Vec::new();
     let mut dependency_results = BTreeMap::new();
-    for (name, result, is_parent) in ancestors {
+    for (name, result, is_parent) in row.ancestors.0 {
         if is_parent {
             parents.push(name.clone());
         }
@@ -343,6 +343,38 @@ pub async fn record_result(
     attempt: i32,
     result: &StepExecutionResult,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
+    let (to, metadata) = result_transition(attempt, result);
+    store_result_fenced(conn, step_uuid, attempt, result, to, &metadata, None).await
+}
+
+/// Where a worker's result goes once it is recorded: the step's message on the worker
+/// queue is deleted and `message` is sent (with its notification) to the results queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Handover<'a> {
+    /// The worker queue holding the step's message.
+    pub worker_queue: &'a QueueName,
+    /// That message.
+    pub msg_id: i64,
+    /// The queue the orchestration reads results from.
+    pub results_queue: &'a QueueName,
+    /// What to send there.
+    pub message: &'a Value,
+}
+
+/// [`record_result`] and, only when it applies, the [`Handover`], in one statement (one
+/// round trip for a worker's whole submission, before its commit).
+pub async fn submit_result(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    attempt: i32,
+    result: &StepExecutionResult,
+    handover: Handover<'_>,
+) -> Result<TransitionOutcome<WorkflowStepState>> {
+    let (to, metadata) = result_transition(attempt, result);
+    store_result_fenced(conn, step_uuid, attempt, result, to, &metadata, Some(handover)).await
+}
+
+fn result_transition(attempt: i32, result: &StepExecutionResult) -> (WorkflowStepState, Value) {
     let to = if result.success {
         WorkflowStepState::EnqueuedForOrchestration
     } else {
@@ -354,20 +386,51 @@ pub async fn record_result(
         "attempt": attempt,
         "execution_time_ms": result.metadata.execution_time_ms,
     });
+    (to, metadata)
+}
+
+async fn store_result_fenced(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    attempt: i32,
+    result: &StepExecutionResult,
+    to: WorkflowStepState,
+    metadata: &Value,
+    handover: Option<Handover<'_>>,
+) -> Result<TransitionOutcome<WorkflowStepState>> {
     let sources = step_sources(&[WorkflowStepState::InProgress], to)?;
-    // One statement: fenced on the attempt, the state moves and the result is stored.
-    let moved: Option<String> = sqlx::query_scalar(concat!(
-        step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
-        "SELECT from_state FROM moved"
-    ))
-    .bind(&[step_uuid][..])
+    let ids = [step_uuid];
+    // Fenced on the attempt, the state moves and the result is stored; with a handover
+    // the messages move in the same statement, only if the step did.
+    let query = match handover {
+        None => sqlx::query_scalar(concat!(
+            step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
+            "SELECT from_state FROM moved"
+        )),
+        Some(_) => sqlx::query_scalar(concat!(
+            step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
+            ", handed AS (
+                 SELECT pgmq.delete($7, $8) AS deleted, tasker.pgmq_send_with_notify($9, $10, 0) AS sent
+                 FROM moved
+             )
+             SELECT moved.from_state FROM moved, handed"
+        )),
+    }
+    .bind(&ids[..])
     .bind(&sources)
     .bind(to.as_str())
-    .bind(&metadata)
+    .bind(metadata)
     .bind(attempt)
-    .bind(serde_json::to_value(result)?)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .bind(serde_json::to_value(result)?);
+    let query = match handover {
+        Some(h) => query
+            .bind(h.worker_queue.as_str())
+            .bind(h.msg_id)
+            .bind(h.results_queue.as_str())
+            .bind(h.message),
+        None => query,
+    };
+    let moved: Option<String> = query.fetch_optional(&mut *conn).await?;
     match moved {
         Some(from) => Ok(TransitionOutcome::Applied {
             from: parse_step_state(&from)?,

@@ -189,7 +189,8 @@ pub async fn transition_steps(
 
 /// The compare-and-swap that moves steps, as the CTEs `old` (the rows locked, with the
 /// state each leaves), `moved` (`ws.*` after the update, plus `from_state`) and `ins`
-/// (the history entries); the caller appends its own `SELECT ... FROM moved`.
+/// (the history entries); the caller appends its own `SELECT ... FROM moved`, and may
+/// add CTEs first (`, name AS (...)`).
 ///
 /// Parameters: $1 step uuids, $2 accepted source states, $3 target state, $4 history
 /// metadata. `fence` adds to the lock's condition (for example `AND attempts = $5`) and
@@ -199,7 +200,8 @@ pub async fn transition_steps(
 macro_rules! step_transition_sql {
     (fence = $fence:literal, set = $set:literal) => {
         concat!(
-            "WITH old AS (
+            // RECURSIVE so that callers may append recursive CTEs (the claim does).
+            "WITH RECURSIVE old AS (
                  SELECT workflow_step_uuid, current_state FROM tasker.workflow_steps
                  WHERE workflow_step_uuid = ANY($1) AND current_state = ANY($2) ",
             $fence,

@@ -475,8 +475,7 @@ async fn stale_attempt_cannot_record_a_result() {
     let worker_queue = pgmq_notify::QueueName::worker("tests").unwrap();
     client.create_queue(&worker_queue).await.unwrap();
     let results_queue =
-        pgmq_notify::QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS)
-            .unwrap();
+        pgmq_notify::QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS).unwrap();
     let msg_id = pgmq_notify::PgmqClient::send_with_notify(
         &db.pool,
         &worker_queue,
@@ -516,10 +515,8 @@ async fn stale_attempt_cannot_record_a_result() {
     assert!(fresh.applied());
     // The worker message is gone and the result message waits for the orchestration.
     assert_eq!(depths().await, (0, 1));
-    let sent: Vec<pgmq_notify::QueueMessage<serde_json::Value>> = client
-        .read(&results_queue, 30, 10)
-        .await
-        .unwrap();
+    let sent: Vec<pgmq_notify::QueueMessage<serde_json::Value>> =
+        client.read(&results_queue, 30, 10).await.unwrap();
     assert_eq!(sent[0].message, handed);
     let stored: serde_json::Value = sqlx::query_scalar(
         "SELECT results -> 'result' FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
@@ -1041,6 +1038,32 @@ async fn lock_with_state_and_children_readiness() {
     );
     tx.commit().await.unwrap();
 
+    // The task lock and the step row in one round trip; a step of another task (or a
+    // task that does not exist) is not found.
+    let other = create(&db, &nt).await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let (state, row) = step::lock_task_and_load(&mut tx, c.task_uuid, c.steps["start"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state, TaskState::Pending);
+    assert_eq!(row.workflow_step_uuid, c.steps["start"]);
+    assert_eq!(row.state().unwrap(), WorkflowStepState::Pending);
+    assert_eq!(row.namespace, "tests");
+    assert!(
+        step::lock_task_and_load(&mut tx, c.task_uuid, other.steps["start"])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        step::lock_task_and_load(&mut tx, Uuid::now_v7(), c.steps["start"])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+
     let start = c.steps["start"];
     let ready = |rows: Vec<step::StepReadinessStatus>| {
         let mut names: Vec<(String, bool)> = rows
@@ -1101,4 +1124,42 @@ async fn pooled_connections_reuse_one_plan_per_statement() {
         .await
         .unwrap();
     assert_eq!(path, "public");
+}
+
+#[tokio::test]
+async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let client = pgmq_notify::PgmqClient::new(db.pool.clone());
+    let queue = pgmq_notify::QueueName::worker("tests").unwrap();
+    client.create_queue(&queue).await.unwrap();
+    let (left, right) = (c.steps["left"], c.steps["right"]);
+    complete_step(&db, right).await;
+
+    let messages = [json!({"step": "left"}), json!({"step": "right"})];
+    let mut conn = db.pool.acquire().await.unwrap();
+    let moved = step::enqueue(&mut conn, &[left, right], &messages, &queue)
+        .await
+        .unwrap();
+    // Only the pending step moved, and only its message went out.
+    assert_eq!(moved, vec![left]);
+    assert_eq!(state_of(&db, left).await, WorkflowStepState::Enqueued);
+    assert_eq!(state_of(&db, right).await, WorkflowStepState::Complete);
+    let sent: Vec<pgmq_notify::QueueMessage<serde_json::Value>> =
+        client.read(&queue, 30, 10).await.unwrap();
+    let bodies: Vec<_> = sent.into_iter().map(|m| m.message).collect();
+    assert_eq!(bodies, vec![json!({"step": "left"})]);
+    // Again: nothing is pending any more, so nothing moves and nothing is sent.
+    let again = step::enqueue(&mut conn, &[left, right], &messages, &queue)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(client.depth(&queue).await.unwrap(), 1);
+    // Mismatched inputs are refused.
+    assert!(
+        step::enqueue(&mut conn, &[left], &messages, &queue)
+            .await
+            .is_err()
+    );
 }

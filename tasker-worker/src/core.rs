@@ -414,8 +414,8 @@ impl Runtime {
         result: &StepExecutionResult,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let message = serde_json::to_value(step_message)
-            .map_err(tasker_shared::database::Error::from)?;
+        let message =
+            serde_json::to_value(step_message).map_err(tasker_shared::database::Error::from)?;
         let handover = step::Handover {
             worker_queue: queue,
             msg_id,

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::{step, task, transition};
+use tasker_shared::database::{step, transition};
 use tasker_shared::messaging::StepMessage;
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
@@ -133,10 +133,10 @@ fn label(outcome: ResultOutcome) -> &'static str {
 
 /// Applies a stored result to the step and its task, in the caller's transaction.
 pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<ResultOutcome> {
-    let Some(task_state) = task::lock_with_state(&mut *conn, message.task_uuid).await? else {
-        return Ok(ResultOutcome::Stale);
-    };
-    let Some(step_row) = step::load_for_orchestration(&mut *conn, message.step_uuid).await? else {
+    // The task's row lock serialises everything that evaluates this task.
+    let Some((task_state, step_row)) =
+        step::lock_task_and_load(&mut *conn, message.task_uuid, message.step_uuid).await?
+    else {
         return Ok(ResultOutcome::Stale);
     };
     let task_live = !task_state.is_terminal();

@@ -4,14 +4,12 @@
 //! worker can never receive a message for a step that is not `enqueued`, and a step can
 //! never be `enqueued` without a message.
 
-use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::{step, transition};
+use pgmq_notify::QueueName;
+use tasker_shared::database::step;
 use tasker_shared::messaging::StepMessage;
-use tasker_shared::state_machine::WorkflowStepState;
 
 use crate::error::Result;
 
@@ -32,28 +30,22 @@ pub async fn enqueue_steps(
     route: TaskRoute<'_>,
     step_uuids: &[Uuid],
 ) -> Result<Vec<Uuid>> {
-    let moved = transition::transition_steps(
-        &mut *conn,
-        step_uuids,
-        &[WorkflowStepState::Pending],
-        WorkflowStepState::Enqueued,
-        &json!({"event": "enqueued"}),
-    )
-    .await?;
-    let ids: Vec<Uuid> = moved.into_iter().map(|(id, _)| id).collect();
+    let queue = QueueName::worker(route.namespace)?;
+    let messages = step_uuids
+        .iter()
+        .map(|&step_uuid| {
+            serde_json::to_value(StepMessage {
+                task_uuid: route.task_uuid,
+                step_uuid,
+                correlation_id: route.correlation_id,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(tasker_shared::database::Error::from)?;
+    let ids = step::enqueue(&mut *conn, step_uuids, &messages, &queue).await?;
     if ids.is_empty() {
         return Ok(ids);
     }
-    let queue = QueueName::worker(route.namespace)?;
-    let messages: Vec<StepMessage> = ids
-        .iter()
-        .map(|&step_uuid| StepMessage {
-            task_uuid: route.task_uuid,
-            step_uuid,
-            correlation_id: route.correlation_id,
-        })
-        .collect();
-    PgmqClient::send_batch_with_notify(&mut *conn, &queue, &messages, 0).await?;
     crate::metrics::steps_enqueued(route.namespace, ids.len());
     tracing::debug!(task_uuid = %route.task_uuid, count = ids.len(), "steps enqueued");
     Ok(ids)

@@ -8,13 +8,14 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::transition::{
-    current_step_state, parse_step_state, step_sources, step_transition_sql, transition_step,
+    current_step_state, parse_step_state, parse_task_state, step_sources, step_transition_sql,
+    transition_step,
 };
 use super::{Error, Result};
 use pgmq_notify::QueueName;
 
 use crate::results::StepExecutionResult;
-use crate::state_machine::{TransitionOutcome, WorkflowStepState};
+use crate::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
 
 /// One row of `tasker.get_step_readiness_status`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -371,7 +372,16 @@ pub async fn submit_result(
     handover: Handover<'_>,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
     let (to, metadata) = result_transition(attempt, result);
-    store_result_fenced(conn, step_uuid, attempt, result, to, &metadata, Some(handover)).await
+    store_result_fenced(
+        conn,
+        step_uuid,
+        attempt,
+        result,
+        to,
+        &metadata,
+        Some(handover),
+    )
+    .await
 }
 
 fn result_transition(attempt: i32, result: &StepExecutionResult) -> (WorkflowStepState, Value) {
@@ -511,6 +521,81 @@ pub async fn load_for_orchestration<'e>(
     .fetch_optional(executor)
     .await?;
     Ok(row)
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedStepRow {
+    task_state: String,
+    #[sqlx(flatten)]
+    step: StepForOrchestration,
+}
+
+/// Locks the task's row (like [`super::task::lock`]) and loads one of its steps for
+/// result processing, in one round trip. None when the task or the step does not exist,
+/// or the step belongs to another task; then nothing is locked.
+pub async fn lock_task_and_load(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Option<(TaskState, StepForOrchestration)>> {
+    let row = sqlx::query_as::<_, LockedStepRow>(
+        "SELECT t.current_state AS task_state, ws.workflow_step_uuid, ws.task_uuid, ws.current_state,
+                ws.attempts, ws.retry_baseline, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
+                ws.max_backoff_ms, ws.results, tn.name AS namespace
+         FROM tasker.tasks t
+         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = $2 AND ws.task_uuid = t.task_uuid
+         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+         WHERE t.task_uuid = $1
+         FOR UPDATE OF t",
+    )
+    .bind(task_uuid)
+    .bind(step_uuid)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((parse_task_state(&r.task_state)?, r.step)))
+        .transpose()
+}
+
+/// Moves those of `step_uuids` that are still `pending` to `enqueued` and sends each
+/// moved step's message (`messages[i]` belongs to `step_uuids[i]`) to `queue` with its
+/// notification, in one statement: a step is enqueued if and only if its message is on
+/// the queue. Returns the steps enqueued.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    step_uuids: &[Uuid],
+    messages: &[Value],
+    queue: &QueueName,
+) -> Result<Vec<Uuid>> {
+    if step_uuids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if step_uuids.len() != messages.len() {
+        return Err(Error::Corrupt(format!(
+            "{} steps to enqueue but {} messages",
+            step_uuids.len(),
+            messages.len()
+        )));
+    }
+    let sources = step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
+    let ids = sqlx::query_scalar(concat!(
+        step_transition_sql!(fence = "", set = ""),
+        ", sent AS (
+             SELECT m.workflow_step_uuid, tasker.pgmq_send_with_notify($5, u.msg, 0) AS msg_id
+             FROM moved m
+             JOIN unnest($1::uuid[], $6::jsonb[]) AS u(id, msg) ON u.id = m.workflow_step_uuid
+         )
+         SELECT workflow_step_uuid FROM sent"
+    ))
+    .bind(step_uuids)
+    .bind(&sources)
+    .bind(WorkflowStepState::Enqueued.as_str())
+    .bind(json!({"event": "enqueued"}))
+    .bind(queue.as_str())
+    .bind(messages)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids)
 }
 
 /// Records when a step's next attempt becomes visible.

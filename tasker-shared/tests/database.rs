@@ -1119,6 +1119,11 @@ async fn pooled_connections_reuse_one_plan_per_statement() {
         .await
         .unwrap();
     assert_eq!(mode, "force_generic_plan");
+    let jit: String = sqlx::query_scalar("SHOW jit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jit, "off");
     let path: String = sqlx::query_scalar("SHOW search_path")
         .fetch_one(&pool)
         .await
@@ -1137,11 +1142,26 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
     let (left, right) = (c.steps["left"], c.steps["right"]);
     complete_step(&db, right).await;
 
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen(&queue.channel()).await.unwrap();
+
     let messages = [json!({"step": "left"}), json!({"step": "right"})];
     let mut conn = db.pool.acquire().await.unwrap();
     let moved = step::enqueue(&mut conn, &[left, right], &messages, &queue)
         .await
         .unwrap();
+    // Workers hear about it.
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification for the enqueued step")
+        .unwrap();
+    assert!(
+        heard.payload().contains(queue.as_str()),
+        "{}",
+        heard.payload()
+    );
     // Only the pending step moved, and only its message went out.
     assert_eq!(moved, vec![left]);
     assert_eq!(state_of(&db, left).await, WorkflowStepState::Enqueued);

@@ -1019,25 +1019,12 @@ async fn execution_context_from_steps_matches_the_sql_function() {
 }
 
 #[tokio::test]
-async fn lock_with_state_and_children_readiness() {
+async fn lock_task_and_load_and_children_readiness() {
     use WorkflowStepState::*;
 
     let db = TestDb::new().await;
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
-    let mut tx = db.pool.begin().await.unwrap();
-    assert_eq!(
-        task::lock_with_state(&mut tx, c.task_uuid).await.unwrap(),
-        Some(TaskState::Pending)
-    );
-    assert_eq!(
-        task::lock_with_state(&mut tx, Uuid::now_v7())
-            .await
-            .unwrap(),
-        None
-    );
-    tx.commit().await.unwrap();
-
     // The task lock and the step row in one round trip; a step of another task (or a
     // task that does not exist) is not found.
     let other = create(&db, &nt).await;

@@ -251,21 +251,6 @@ pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// Locks the task's row like [`lock`] and reads its current state in the same round
-/// trip; None when the task does not exist.
-pub async fn lock_with_state(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-) -> Result<Option<TaskState>> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT current_state FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE",
-    )
-    .bind(task_uuid)
-    .fetch_optional(conn)
-    .await?;
-    state.as_deref().map(parse_task_state).transpose()
-}
-
 /// Sets `completed_at`.
 pub async fn mark_completed(conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
     sqlx::query(

@@ -256,7 +256,8 @@ LANGUAGE sql STABLE AS $$
     LIMIT p_limit
 $$;
 
-DROP INDEX tasker.tasks_unfinished_idx;
+DROP INDEX tasker.tasks_current_state_idx;
+DROP INDEX tasker.tasks_finished_idx;
 ALTER TABLE tasker.tasks
     DROP COLUMN current_state, DROP COLUMN state_sort_key, DROP COLUMN state_changed_at;
 ALTER TABLE tasker.workflow_steps RESET (fillfactor);

@@ -21,18 +21,24 @@ ALTER TABLE tasker.workflow_steps
         'enqueued_as_error_for_orchestration', 'waiting_for_retry',
         'complete', 'error', 'cancelled', 'resolved_manually'));
 
+-- One pass over the steps. updated_at moves up to the latest transition, since from now
+-- on it moves with every transition (get_stale_tasks reads it).
 UPDATE tasker.workflow_steps ws
-SET current_state = t.to_state, state_sort_key = t.sort_key
+SET current_state = t.to_state,
+    state_sort_key = t.sort_key,
+    updated_at = greatest(ws.updated_at, t.created_at),
+    last_failure_at = (SELECT max(f.created_at)
+                       FROM tasker.workflow_step_transitions f
+                       WHERE f.workflow_step_uuid = ws.workflow_step_uuid
+                         AND f.to_state = 'enqueued_as_error_for_orchestration')
 FROM tasker.workflow_step_transitions t
 WHERE t.workflow_step_uuid = ws.workflow_step_uuid AND t.most_recent;
 
-UPDATE tasker.workflow_steps ws
-SET last_failure_at = f.at
-FROM (SELECT workflow_step_uuid, max(created_at) AS at
-      FROM tasker.workflow_step_transitions
-      WHERE to_state = 'enqueued_as_error_for_orchestration'
-      GROUP BY workflow_step_uuid) f
-WHERE f.workflow_step_uuid = ws.workflow_step_uuid;
+-- Rows are inserted with their state from now on: no default hides an insert that
+-- forgets it (its first transition would then fail on the history's sort keys).
+ALTER TABLE tasker.workflow_steps
+    ALTER COLUMN current_state DROP DEFAULT,
+    ALTER COLUMN state_sort_key DROP DEFAULT;
 
 -- Room on each page for the state updates to stay HOT (no index holds current_state).
 ALTER TABLE tasker.workflow_steps SET (fillfactor = 80);
@@ -48,14 +54,21 @@ ALTER TABLE tasker.tasks
         'complete', 'error', 'cancelled', 'resolved_manually'));
 
 UPDATE tasker.tasks t
-SET current_state = tt.to_state, state_sort_key = tt.sort_key, state_changed_at = tt.created_at
+SET current_state = tt.to_state, state_sort_key = tt.sort_key, state_changed_at = tt.created_at,
+    updated_at = greatest(t.updated_at, tt.created_at)
 FROM tasker.task_transitions tt
 WHERE tt.task_uuid = t.task_uuid AND tt.most_recent;
 
--- The sweeps (ready tasks, stale tasks) look only at unfinished tasks; this index stays
--- as small as the work in flight however much history is kept.
-CREATE INDEX tasks_unfinished_idx ON tasker.tasks (current_state)
-    WHERE current_state NOT IN ('complete', 'error', 'cancelled', 'resolved_manually');
+ALTER TABLE tasker.tasks
+    ALTER COLUMN current_state DROP DEFAULT,
+    ALTER COLUMN state_sort_key DROP DEFAULT,
+    ALTER COLUMN state_changed_at DROP DEFAULT;
+
+-- The sweeps (ready tasks, stale tasks) and listings by status.
+CREATE INDEX tasks_current_state_idx ON tasker.tasks (current_state);
+-- Retention: finished tasks by the time they finished.
+CREATE INDEX tasks_finished_idx ON tasker.tasks (state_changed_at)
+    WHERE current_state IN ('complete', 'error', 'cancelled', 'resolved_manually');
 
 ALTER TABLE tasker.task_transitions DROP COLUMN most_recent;
 ALTER TABLE tasker.workflow_step_transitions DROP COLUMN most_recent;

@@ -93,6 +93,16 @@ async fn task_routes() {
     assert_eq!(v["tasks"].as_array().unwrap().len(), 1);
     let (_, v) = api.get("/v1/tasks?status=complete").await;
     assert_eq!(v["pagination"]["total_count"], 0);
+    // Filters combine, and each page comes with the count of the same filters.
+    let (_, v) = api
+        .get("/v1/tasks?namespace=apins&status=steps_in_process&per_page=1&page=2")
+        .await;
+    assert_eq!(v["pagination"]["total_count"], 2, "{v}");
+    assert_eq!(v["tasks"].as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = api
+        .get("/v1/tasks?namespace=apins&status=steps_in_process&initiator=nobody")
+        .await;
+    assert_eq!(v["pagination"]["total_count"], 0, "{v}");
     let (_, v) = api.get("/v1/tasks?namespace=other").await;
     assert_eq!(v["tasks"], json!([]));
     let (s, v) = api.get("/v1/tasks?status=done").await;

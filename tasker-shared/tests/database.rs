@@ -1136,9 +1136,19 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
 
     let messages = [json!({"step": "left"}), json!({"step": "right"})];
     let mut conn = db.pool.acquire().await.unwrap();
-    let moved = step::enqueue(&mut conn, &[left, right], &messages, &queue)
-        .await
-        .unwrap();
+    // `left` is listed twice: still one message.
+    let moved = step::enqueue(
+        &mut conn,
+        &[left, right, left],
+        &[
+            messages[0].clone(),
+            messages[1].clone(),
+            messages[0].clone(),
+        ],
+        &queue,
+    )
+    .await
+    .unwrap();
     // Workers hear about it.
     let heard = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
         .await

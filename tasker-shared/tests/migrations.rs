@@ -57,6 +57,10 @@ async fn seed_old_schema(pool: &PgPool) -> (Uuid, Uuid, Uuid) {
                 ($2, 'enqueued_as_error_for_orchestration', 'in_progress', 4, false, now() - interval '30 minutes'),
                 ($2, 'waiting_for_retry', 'enqueued_as_error_for_orchestration', 5, true, now() - interval '20 minutes'),
                 ($3, 'pending', NULL, 1, true, now() - interval '60 minutes')",
+        // Rows last touched before their latest transitions, as the old schema left them.
+        "UPDATE tasker.tasks SET updated_at = now() - interval '3 hours' WHERE task_uuid = $1",
+        "UPDATE tasker.workflow_steps SET updated_at = now() - interval '3 hours'
+         WHERE workflow_step_uuid IN ($2, $3)",
     ];
     for sql in statements {
         sqlx::query(sql)
@@ -83,6 +87,7 @@ async fn migration_9_moves_current_states_onto_rows_and_back() {
     let row: (String, i32, bool) = sqlx::query_as(
         "SELECT current_state, state_sort_key, state_changed_at = (
                     SELECT created_at FROM tasker.task_transitions WHERE task_uuid = $1 AND sort_key = 2)
+                AND updated_at >= state_changed_at
          FROM tasker.tasks WHERE task_uuid = $1",
     )
     .bind(task)
@@ -90,12 +95,15 @@ async fn migration_9_moves_current_states_onto_rows_and_back() {
     .await
     .unwrap();
     assert_eq!(row, ("steps_in_process".into(), 2, true));
+    // updated_at stands for the latest transition's time from now on (staleness).
     let steps: Vec<(Uuid, String, i32, bool)> = sqlx::query_as(
         "SELECT workflow_step_uuid, current_state, state_sort_key,
                 last_failure_at IS NOT DISTINCT FROM (
                     SELECT created_at FROM tasker.workflow_step_transitions t
                     WHERE t.workflow_step_uuid = ws.workflow_step_uuid
                       AND t.to_state = 'enqueued_as_error_for_orchestration')
+                AND updated_at >= (SELECT max(created_at) FROM tasker.workflow_step_transitions t
+                                   WHERE t.workflow_step_uuid = ws.workflow_step_uuid)
          FROM tasker.workflow_steps ws ORDER BY workflow_step_uuid",
     )
     .fetch_all(&db.pool)

@@ -533,6 +533,11 @@ struct LockedStepRow {
 /// Locks the task's row (like [`super::task::lock`]) and loads one of its steps for
 /// result processing, in one round trip. None when the task or the step does not exist,
 /// or the step belongs to another task; then nothing is locked.
+///
+/// Only the task row is locked: if the lock had to wait, the step's columns are those of
+/// the statement's snapshot, taken before the wait. That is safe because every write
+/// that follows is a compare-and-swap on the step's state, and a step waiting for the
+/// orchestration (`enqueued_*_for_orchestration`) changes only under this task lock.
 pub async fn lock_task_and_load(
     conn: &mut PgConnection,
     task_uuid: Uuid,
@@ -560,7 +565,8 @@ pub async fn lock_task_and_load(
 /// Moves those of `step_uuids` that are still `pending` to `enqueued` and sends each
 /// moved step's message (`messages[i]` belongs to `step_uuids[i]`) to `queue` with its
 /// notification, in one statement: a step is enqueued if and only if its message is on
-/// the queue. Returns the steps enqueued.
+/// the queue (one message per step, even if a step is listed twice). Returns the steps
+/// enqueued.
 pub async fn enqueue(
     conn: &mut PgConnection,
     step_uuids: &[Uuid],
@@ -583,7 +589,9 @@ pub async fn enqueue(
         ", sent AS (
              SELECT m.workflow_step_uuid, tasker.pgmq_send_with_notify($5, u.msg, 0) AS msg_id
              FROM moved m
-             JOIN unnest($1::uuid[], $6::jsonb[]) AS u(id, msg) ON u.id = m.workflow_step_uuid
+             JOIN (SELECT DISTINCT ON (id) id, msg
+                   FROM unnest($1::uuid[], $6::jsonb[]) AS i(id, msg)) u
+               ON u.id = m.workflow_step_uuid
          )
          SELECT workflow_step_uuid FROM sent"
     ))

@@ -72,8 +72,9 @@ pub async fn create(
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO tasker.tasks
              (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
-              identity_hash, priority, correlation_id, parent_correlation_id, current_state, state_sort_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1)
+              identity_hash, priority, correlation_id, parent_correlation_id,
+              current_state, state_sort_key, state_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1, now())
          ON CONFLICT (identity_hash) DO NOTHING
          RETURNING task_uuid",
     )
@@ -515,15 +516,32 @@ pub struct TaskFilter {
     pub source_system: Option<String>,
 }
 
-/// The tables and filters of a task listing ($1 namespace, $2 status, $3 initiator,
-/// $4 source system), shared by the page and its count.
-const LISTING: &str = "FROM tasker.tasks t
+/// The tables and filters of a task listing, shared by the page and its count. Only
+/// the filters given appear in the SQL (numbered `$1`, `$2`… in the order of the
+/// returned values): connections plan each statement once for every call
+/// (`plan_cache_mode = force_generic_plan`), and a `$n IS NULL OR col = $n` filter would
+/// keep that one plan from using an index.
+fn listing(filter: &TaskFilter) -> (String, Vec<&str>) {
+    let mut sql = String::from(
+        "FROM tasker.tasks t
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         WHERE ($1::text IS NULL OR ns.name = $1)
-           AND ($2::text IS NULL OR t.current_state = $2)
-           AND ($3::text IS NULL OR t.initiator = $3)
-           AND ($4::text IS NULL OR t.source_system = $4)";
+         WHERE true",
+    );
+    let mut values = Vec::new();
+    for (column, value) in [
+        ("ns.name", &filter.namespace),
+        ("t.current_state", &filter.status),
+        ("t.initiator", &filter.initiator),
+        ("t.source_system", &filter.source_system),
+    ] {
+        if let Some(value) = value {
+            values.push(value.as_str());
+            sql.push_str(&format!(" AND {column} = ${}", values.len()));
+        }
+    }
+    (sql, values)
+}
 
 /// One page of tasks, newest first, with the total count.
 pub async fn list<'e, E>(
@@ -535,30 +553,30 @@ pub async fn list<'e, E>(
 where
     E: PgExecutor<'e> + Copy,
 {
-    let rows = sqlx::query_as::<_, TaskRecord>(&format!(
+    let (from, values) = listing(filter);
+    let n = values.len();
+    let page_sql = format!(
         "SELECT t.task_uuid, nt.name, ns.name AS namespace, nt.version,
                 t.current_state AS status,
                 t.created_at, t.updated_at, t.completed_at,
                 t.context, t.initiator, t.source_system, t.reason, t.priority, t.tags,
                 t.correlation_id, t.parent_correlation_id, t.named_task_uuid
-         {LISTING}
+         {from}
          ORDER BY t.task_uuid DESC
-         LIMIT $5 OFFSET $6"
-    ))
-    .bind(&filter.namespace)
-    .bind(&filter.status)
-    .bind(&filter.initiator)
-    .bind(&filter.source_system)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(executor)
-    .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {LISTING}"))
-        .bind(&filter.namespace)
-        .bind(&filter.status)
-        .bind(&filter.initiator)
-        .bind(&filter.source_system)
-        .fetch_one(executor)
-        .await?;
+         LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let mut page = sqlx::query_as::<_, TaskRecord>(&page_sql);
+    for value in &values {
+        page = page.bind(*value);
+    }
+    let rows = page.bind(limit).bind(offset).fetch_all(executor).await?;
+    let count_sql = format!("SELECT count(*) {from}");
+    let mut count = sqlx::query_scalar(&count_sql);
+    for value in &values {
+        count = count.bind(*value);
+    }
+    let total: i64 = count.fetch_one(executor).await?;
     Ok((rows, total))
 }

@@ -368,9 +368,9 @@ pub async fn add_history(pool: &PgPool, n: u64) {
     let n = i64::try_from(n).unwrap();
     let statements = [
         "INSERT INTO tasker.tasks (task_uuid, named_task_uuid, identity_hash, correlation_id, completed_at, context,
-                                   current_state, state_sort_key)
+                                   current_state, state_sort_key, state_changed_at)
          SELECT tasker.uuid_generate_v7(), nt.named_task_uuid, 'history-' || g, gen_random_uuid(), now(), '{}',
-                'complete', 6
+                'complete', 6, now()
          FROM (SELECT named_task_uuid FROM tasker.named_tasks WHERE name = 'bench_linear' LIMIT 1) nt,
               generate_series(1, $1) g",
         "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key)

@@ -23,6 +23,7 @@ async fn main() {
     let runs: usize = env_or("BENCH_RUNS", 200);
     let throughput_secs: u64 = env_or("BENCH_THROUGHPUT_SECONDS", 20);
     let history: u64 = env_or("BENCH_HISTORY_TASKS", 100_000);
+    let slots: u64 = env_or("BENCH_WORKER_SLOTS", 32);
     let mut report = Report::default();
 
     let templates = workload::write_templates();
@@ -34,7 +35,11 @@ async fn main() {
                 "RUST_LOG".into(),
                 "warn,tasker_orchestration::core=info,tasker_worker::core=info".into(),
             ),
-            ("TASKER__WORKER__MAX_CONCURRENT_STEPS".into(), "32".into()),
+            (
+                "TASKER__WORKER__MAX_CONCURRENT_STEPS".into(),
+                slots.to_string(),
+            ),
+            // The worker raises its own pool to at least its slots + 3.
             ("TASKER__DATABASE__MAX_CONNECTIONS".into(), "24".into()),
             (
                 "TASKER__ORCHESTRATION__BACKPRESSURE__QUEUE_DEPTH_THRESHOLD".into(),

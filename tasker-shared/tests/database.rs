@@ -162,6 +162,33 @@ async fn create_inserts_steps_edges_and_pending_states() {
             .unwrap(),
         Some(TaskState::Pending)
     );
+    // Each row starts its history with one `pending` entry, the latest.
+    let history = transition::task_history(&db.pool, created.task_uuid)
+        .await
+        .unwrap();
+    let entries: Vec<_> = history
+        .iter()
+        .map(|t| {
+            (
+                t.to_state.as_str(),
+                t.from_state.clone(),
+                t.sort_key,
+                t.most_recent,
+            )
+        })
+        .collect();
+    assert_eq!(entries, vec![("pending", None, 1, true)]);
+    assert_eq!(history[0].metadata, json!({"event": "initialized"}));
+    for step_uuid in created.steps.values() {
+        let history = transition::step_history(&db.pool, *step_uuid)
+            .await
+            .unwrap();
+        let entries: Vec<_> = history
+            .iter()
+            .map(|t| (t.to_state.as_str(), t.sort_key, t.most_recent))
+            .collect();
+        assert_eq!(entries, vec![("pending", 1, true)]);
+    }
 }
 
 #[tokio::test]
@@ -186,6 +213,12 @@ async fn duplicate_identity_returns_the_existing_task() {
         }
         other => panic!("{other:?}"),
     }
+    // The refused duplicate wrote no history either.
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.task_transitions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(entries, 1);
 }
 
 #[tokio::test]

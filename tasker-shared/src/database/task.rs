@@ -8,9 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::named_task::{NamedTask, ensure_named_steps};
-use super::transition::{
-    insert_initial_step_history, insert_initial_task_history, parse_task_state,
-};
+use super::transition::parse_task_state;
 use super::{Error, Result};
 use crate::state_machine::TaskState;
 
@@ -63,20 +61,29 @@ pub enum CreateOutcome {
 }
 
 /// Inserts a task with its steps, edges and initial (`pending`) states, in the caller's
-/// transaction, with one statement per table.
+/// transaction: the task with its first history entry, the steps with theirs, and the
+/// edges, one statement each.
 pub async fn create(
     conn: &mut PgConnection,
     named_task: &NamedTask,
     new: &NewTask,
 ) -> Result<CreateOutcome> {
+    let metadata = json!({"event": "initialized"});
     let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO tasker.tasks
-             (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
-              identity_hash, priority, correlation_id, parent_correlation_id,
-              current_state, state_sort_key, state_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1, now())
-         ON CONFLICT (identity_hash) DO NOTHING
-         RETURNING task_uuid",
+        "WITH t AS (
+             INSERT INTO tasker.tasks
+                 (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
+                  identity_hash, priority, correlation_id, parent_correlation_id,
+                  current_state, state_sort_key, state_changed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1, now())
+             ON CONFLICT (identity_hash) DO NOTHING
+             RETURNING task_uuid
+         ), history AS (
+             INSERT INTO tasker.task_transitions
+                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
+             SELECT $12, t.task_uuid, 'pending', NULL, $13, 1 FROM t
+         )
+         SELECT task_uuid FROM t",
     )
     .bind(new.task_uuid)
     .bind(named_task.named_task_uuid)
@@ -89,6 +96,8 @@ pub async fn create(
     .bind(new.priority)
     .bind(new.correlation_id)
     .bind(new.parent_correlation_id)
+    .bind(Uuid::now_v7())
+    .bind(&metadata)
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_none() {
@@ -116,7 +125,7 @@ pub async fn create(
             .ok_or_else(|| Error::NotFound(format!("named step '{}'", step.name)))?;
         cols.push(id, *named, step);
     }
-    cols.insert(&mut *conn, new.task_uuid).await?;
+    cols.insert(&mut *conn, new.task_uuid, &metadata).await?;
 
     let mut edge_from = Vec::new();
     let mut edge_to = Vec::new();
@@ -146,10 +155,6 @@ pub async fn create(
         .execute(&mut *conn)
         .await?;
     }
-
-    let metadata = json!({"event": "initialized"});
-    insert_initial_task_history(&mut *conn, new.task_uuid, &metadata).await?;
-    insert_initial_step_history(&mut *conn, &cols.ids, &metadata).await?;
 
     Ok(CreateOutcome::Created(CreatedTask {
         task_uuid: new.task_uuid,
@@ -212,9 +217,17 @@ impl StepColumns {
         );
     }
 
-    async fn insert(&self, conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
+    /// Inserts the steps (`pending`) with their first history entries.
+    async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        task_uuid: Uuid,
+        metadata: &Value,
+    ) -> Result<()> {
+        let history_ids: Vec<Uuid> = self.ids.iter().map(|_| Uuid::now_v7()).collect();
         sqlx::query(
-            "INSERT INTO tasker.workflow_steps
+            "WITH s AS (
+             INSERT INTO tasker.workflow_steps
                  (workflow_step_uuid, task_uuid, named_step_uuid, handler_callable, inputs, retryable,
                   max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds,
                   current_state, state_sort_key)
@@ -222,7 +235,13 @@ impl StepColumns {
                     'pending', 1
              FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::bool[], $7::int[],
                          $8::text[], $9::int[], $10::int[], $11::int[])
-                  AS u(id, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout)",
+                  AS u(id, named, callable, inputs, retryable, max_attempts, backoff, base_ms, max_ms, timeout)
+             RETURNING workflow_step_uuid
+         )
+         INSERT INTO tasker.workflow_step_transitions
+             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+         SELECT h.tid, s.workflow_step_uuid, 'pending', NULL, $13, 1
+         FROM s JOIN unnest($1::uuid[], $12::uuid[]) AS h(id, tid) ON h.id = s.workflow_step_uuid",
         )
         .bind(&self.ids)
         .bind(task_uuid)
@@ -235,6 +254,8 @@ impl StepColumns {
         .bind(&self.base_ms)
         .bind(&self.max_ms)
         .bind(&self.timeouts)
+        .bind(&history_ids)
+        .bind(metadata)
         .execute(conn)
         .await?;
         Ok(())

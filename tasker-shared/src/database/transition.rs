@@ -40,46 +40,6 @@ fn check_sources<S: Copy + std::fmt::Display>(
 /// `{"task_uuid": "...", "status": "..."}`.
 pub const SETTLED_CHANNEL: &str = "tasker_task_settled";
 
-/// Records a new task's first history entry (`pending`, sort key 1). The task row
-/// itself is inserted `pending` with `state_sort_key = 1`.
-pub async fn insert_initial_task_history(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    metadata: &Value,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tasker.task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
-         VALUES ($1, $2, 'pending', NULL, $3, 1)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(task_uuid)
-    .bind(metadata)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records new steps' first history entries (`pending`, sort key 1). The step rows
-/// themselves are inserted `pending` with `state_sort_key = 1`.
-pub async fn insert_initial_step_history(
-    conn: &mut PgConnection,
-    step_uuids: &[Uuid],
-    metadata: &Value,
-) -> Result<()> {
-    let ids: Vec<Uuid> = step_uuids.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
-        "INSERT INTO tasker.workflow_step_transitions
-             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
-         SELECT id, step, 'pending', NULL, $3, 1 FROM unnest($1::uuid[], $2::uuid[]) AS u(id, step)",
-    )
-    .bind(&ids)
-    .bind(step_uuids)
-    .bind(metadata)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Moves a task from one of `from` to `to`.
 pub async fn transition_task(
     conn: &mut PgConnection,

@@ -51,20 +51,6 @@ pub async fn enqueue_steps(
     Ok(ids)
 }
 
-/// Enqueues the steps among `candidates` whose dependencies are now satisfied: after a
-/// step completes, its children are the only steps whose readiness can have changed.
-pub async fn enqueue_ready_among(
-    conn: &mut PgConnection,
-    route: TaskRoute<'_>,
-    candidates: &[Uuid],
-) -> Result<Vec<Uuid>> {
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ready = ready_steps(&mut *conn, route.task_uuid, Some(candidates)).await?;
-    enqueue_steps(conn, route, &ready).await
-}
-
 /// Enqueues the children of `step_uuid` that are ready now (after it completed).
 pub async fn enqueue_ready_children(
     conn: &mut PgConnection,
@@ -77,16 +63,8 @@ pub async fn enqueue_ready_children(
 
 /// Enqueues every ready step of a task (the fallback sweep's path).
 pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<Vec<Uuid>> {
-    let ready = ready_steps(&mut *conn, route.task_uuid, None).await?;
+    let ready = ready_ids(step::readiness(&mut *conn, route.task_uuid, None).await?);
     enqueue_steps(conn, route, &ready).await
-}
-
-async fn ready_steps(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    only: Option<&[Uuid]>,
-) -> Result<Vec<Uuid>> {
-    Ok(ready_ids(step::readiness(conn, task_uuid, only).await?))
 }
 
 fn ready_ids(rows: Vec<step::StepReadinessStatus>) -> Vec<Uuid> {

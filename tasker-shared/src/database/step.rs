@@ -114,19 +114,7 @@ pub async fn list_for_task<'e>(
     Ok(rows)
 }
 
-/// The children of a step.
-pub async fn children<'e>(executor: impl PgExecutor<'e>, step_uuid: Uuid) -> Result<Vec<Uuid>> {
-    let ids = sqlx::query_scalar(
-        "SELECT to_step_uuid FROM tasker.workflow_step_edges WHERE from_step_uuid = $1",
-    )
-    .bind(step_uuid)
-    .fetch_all(executor)
-    .await?;
-    Ok(ids)
-}
-
-/// Readiness of the children of `step_uuid` (one round trip for what [`children`] and
-/// [`readiness`] would do in two).
+/// Readiness of the children of `step_uuid`, in one round trip.
 pub async fn children_readiness<'e>(
     executor: impl PgExecutor<'e>,
     task_uuid: Uuid,
@@ -344,8 +332,7 @@ pub async fn record_result(
     attempt: i32,
     result: &StepExecutionResult,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
-    let (to, metadata) = result_transition(attempt, result);
-    store_result_fenced(conn, step_uuid, attempt, result, to, &metadata, None).await
+    store_result_fenced(conn, step_uuid, attempt, result, None).await
 }
 
 /// Where a worker's result goes once it is recorded: the step's message on the worker
@@ -371,17 +358,7 @@ pub async fn submit_result(
     result: &StepExecutionResult,
     handover: Handover<'_>,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
-    let (to, metadata) = result_transition(attempt, result);
-    store_result_fenced(
-        conn,
-        step_uuid,
-        attempt,
-        result,
-        to,
-        &metadata,
-        Some(handover),
-    )
-    .await
+    store_result_fenced(conn, step_uuid, attempt, result, Some(handover)).await
 }
 
 fn result_transition(attempt: i32, result: &StepExecutionResult) -> (WorkflowStepState, Value) {
@@ -404,10 +381,9 @@ async fn store_result_fenced(
     step_uuid: Uuid,
     attempt: i32,
     result: &StepExecutionResult,
-    to: WorkflowStepState,
-    metadata: &Value,
     handover: Option<Handover<'_>>,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
+    let (to, metadata) = result_transition(attempt, result);
     let sources = step_sources(&[WorkflowStepState::InProgress], to)?;
     let ids = [step_uuid];
     // Fenced on the attempt, the state moves and the result is stored; with a handover
@@ -429,7 +405,7 @@ async fn store_result_fenced(
     .bind(&ids[..])
     .bind(&sources)
     .bind(to.as_str())
-    .bind(metadata)
+    .bind(&metadata)
     .bind(attempt)
     .bind(serde_json::to_value(result)?);
     let query = match handover {
@@ -501,22 +477,29 @@ impl StepForOrchestration {
     }
 }
 
+/// The columns of [`StepForOrchestration`], from `ws` (the step) and `tn` (its namespace).
+macro_rules! for_orchestration_columns {
+    () => {
+        "ws.workflow_step_uuid, ws.task_uuid, ws.current_state, ws.attempts, ws.retry_baseline,
+         ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms,
+         ws.results, tn.name AS namespace"
+    };
+}
+
 /// Loads a step for result processing.
 pub async fn load_for_orchestration<'e>(
     executor: impl PgExecutor<'e>,
     step_uuid: Uuid,
 ) -> Result<Option<StepForOrchestration>> {
-    let row = sqlx::query_as::<_, StepForOrchestration>(
-        "SELECT ws.workflow_step_uuid, ws.task_uuid,
-                ws.current_state,
-                ws.attempts, ws.retry_baseline, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
-                ws.max_backoff_ms, ws.results, tn.name AS namespace
-         FROM tasker.workflow_steps ws
-         JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
-         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
-         WHERE ws.workflow_step_uuid = $1",
-    )
+    let row = sqlx::query_as::<_, StepForOrchestration>(concat!(
+        "SELECT ",
+        for_orchestration_columns!(),
+        " FROM tasker.workflow_steps ws
+             JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
+             JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+             JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+             WHERE ws.workflow_step_uuid = $1"
+    ))
     .bind(step_uuid)
     .fetch_optional(executor)
     .await?;
@@ -543,17 +526,16 @@ pub async fn lock_task_and_load(
     task_uuid: Uuid,
     step_uuid: Uuid,
 ) -> Result<Option<(TaskState, StepForOrchestration)>> {
-    let row = sqlx::query_as::<_, LockedStepRow>(
-        "SELECT t.current_state AS task_state, ws.workflow_step_uuid, ws.task_uuid, ws.current_state,
-                ws.attempts, ws.retry_baseline, ws.max_attempts, ws.retryable, ws.backoff, ws.backoff_base_ms,
-                ws.max_backoff_ms, ws.results, tn.name AS namespace
-         FROM tasker.tasks t
+    let row = sqlx::query_as::<_, LockedStepRow>(concat!(
+        "SELECT t.current_state AS task_state, ",
+        for_orchestration_columns!(),
+        " FROM tasker.tasks t
          JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = $2 AND ws.task_uuid = t.task_uuid
          JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
          JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
          WHERE t.task_uuid = $1
-         FOR UPDATE OF t",
-    )
+         FOR UPDATE OF t"
+    ))
     .bind(task_uuid)
     .bind(step_uuid)
     .fetch_optional(conn)

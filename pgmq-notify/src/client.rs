@@ -8,6 +8,7 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::error::Result;
 use crate::names::QueueName;
+use crate::sql;
 
 /// A message read from a queue.
 #[derive(Debug, Clone)]
@@ -59,8 +60,9 @@ impl PgmqClient {
         Ok(())
     }
 
-    /// Sends `msg` and notifies `pgmq_message_ready.<namespace>` in the same transaction.
-    /// Nothing is visible or notified before the surrounding transaction commits.
+    /// Sends `msg` and notifies `pgmq_message_ready.<namespace>` in the same statement
+    /// (see [`sql::insert_with_notify`]). Nothing is visible or notified before the
+    /// surrounding transaction commits.
     pub async fn send_with_notify<'e, T: Serialize>(
         executor: impl PgExecutor<'e>,
         queue: &QueueName,
@@ -68,8 +70,11 @@ impl PgmqClient {
         delay_seconds: i32,
     ) -> Result<i64> {
         let body = serde_json::to_value(msg)?;
-        let id = sqlx::query_scalar("SELECT tasker.pgmq_send_with_notify($1, $2, $3)")
-            .bind(queue.as_str())
+        let statement = sql::insert_with_notify(
+            queue,
+            "VALUES (clock_timestamp() + make_interval(secs => $2), $1)",
+        );
+        let (id,): (i64,) = sqlx::query_as(&statement)
             .bind(body)
             .bind(delay_seconds)
             .fetch_one(executor)
@@ -86,8 +91,8 @@ impl PgmqClient {
         visible_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<i64> {
         let body = serde_json::to_value(msg)?;
-        let id = sqlx::query_scalar("SELECT tasker.pgmq_send_with_notify($1, $2, $3::timestamptz)")
-            .bind(queue.as_str())
+        let statement = sql::insert_with_notify(queue, "VALUES ($2::timestamptz, $1)");
+        let (id,): (i64,) = sqlx::query_as(&statement)
             .bind(body)
             .bind(visible_at)
             .fetch_one(executor)
@@ -109,15 +114,18 @@ impl PgmqClient {
             .iter()
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = sqlx::query_scalar(
-            "SELECT tasker.pgmq_send_with_notify($1, m, $3) FROM unnest($2::jsonb[]) AS m",
-        )
-        .bind(queue.as_str())
-        .bind(bodies)
-        .bind(delay_seconds)
-        .fetch_all(executor)
-        .await?;
-        Ok(ids)
+        // WITH ORDINALITY keeps the ids in the order of `msgs`.
+        let statement = sql::insert_with_notify(
+            queue,
+            "SELECT clock_timestamp() + make_interval(secs => $2), m
+             FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(m, n) ORDER BY n",
+        );
+        let rows: Vec<(i64,)> = sqlx::query_as(&statement)
+            .bind(bodies)
+            .bind(delay_seconds)
+            .fetch_all(executor)
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Reads up to `qty` visible messages and hides them for `vt_seconds` (the lease).
@@ -138,14 +146,12 @@ impl PgmqClient {
         vt_seconds: i32,
         qty: i32,
     ) -> Result<Vec<QueueMessage<T>>> {
-        let rows: Vec<RawMessage> = sqlx::query_as(
-            "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1, $2, $3)",
-        )
-        .bind(queue.as_str())
-        .bind(vt_seconds)
-        .bind(qty)
-        .fetch_all(executor)
-        .await?;
+        let statement = sql::read(queue);
+        let rows: Vec<RawMessage> = sqlx::query_as(&statement)
+            .bind(vt_seconds)
+            .bind(i64::from(qty))
+            .fetch_all(executor)
+            .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(QueueMessage {
@@ -165,12 +171,12 @@ impl PgmqClient {
         queue: &QueueName,
         msg_id: i64,
     ) -> Result<bool> {
-        let deleted = sqlx::query_scalar("SELECT pgmq.delete($1, $2)")
-            .bind(queue.as_str())
+        let statement = sql::delete(queue);
+        let deleted: Option<i64> = sqlx::query_scalar(&statement)
             .bind(msg_id)
-            .fetch_one(executor)
+            .fetch_optional(executor)
             .await?;
-        Ok(deleted)
+        Ok(deleted.is_some())
     }
 
     /// Moves a message to the queue's archive table. Returns whether it still existed.
@@ -179,12 +185,12 @@ impl PgmqClient {
         queue: &QueueName,
         msg_id: i64,
     ) -> Result<bool> {
-        let archived = sqlx::query_scalar("SELECT pgmq.archive($1, $2)")
-            .bind(queue.as_str())
+        let statement = sql::archive(queue);
+        let archived: Option<i64> = sqlx::query_scalar(&statement)
             .bind(msg_id)
-            .fetch_one(executor)
+            .fetch_optional(executor)
             .await?;
-        Ok(archived)
+        Ok(archived.is_some())
     }
 
     /// Sets a message's visibility timeout to `vt_seconds` from now: extends a lease, or
@@ -195,13 +201,12 @@ impl PgmqClient {
         msg_id: i64,
         vt_seconds: i32,
     ) -> Result<bool> {
-        let row: Option<i64> =
-            sqlx::query_scalar("SELECT msg_id FROM pgmq.set_vt($1, $2, $3::integer)")
-                .bind(queue.as_str())
-                .bind(msg_id)
-                .bind(vt_seconds)
-                .fetch_optional(executor)
-                .await?;
+        let statement = sql::set_vt(queue);
+        let row: Option<i64> = sqlx::query_scalar(&statement)
+            .bind(msg_id)
+            .bind(vt_seconds)
+            .fetch_optional(executor)
+            .await?;
         Ok(row.is_some())
     }
 
@@ -226,15 +231,14 @@ impl PgmqClient {
         older_than_seconds: f64,
         limit: i64,
     ) -> Result<u64> {
-        // The table name comes from a validated QueueName: letters, digits, underscores.
-        let table = format!("pgmq.a_{}", queue.as_str());
-        let sql = format!(
+        let table = sql::archive_table(queue);
+        let statement = format!(
             "DELETE FROM {table} WHERE msg_id IN (
                 SELECT msg_id FROM {table}
                 WHERE archived_at < now() - $1 * interval '1 second'
                 LIMIT $2)"
         );
-        let done = sqlx::query(&sql)
+        let done = sqlx::query(&statement)
             .bind(older_than_seconds)
             .bind(limit)
             .execute(executor)
@@ -249,11 +253,11 @@ impl PgmqClient {
         queue: &QueueName,
         older_than_seconds: f64,
     ) -> Result<i64> {
-        let sql = format!(
-            "SELECT count(*) FROM pgmq.a_{} WHERE archived_at < now() - $1 * interval '1 second'",
-            queue.as_str()
+        let statement = format!(
+            "SELECT count(*) FROM {} WHERE archived_at < now() - $1 * interval '1 second'",
+            sql::archive_table(queue)
         );
-        let n = sqlx::query_scalar(&sql)
+        let n = sqlx::query_scalar(&statement)
             .bind(older_than_seconds)
             .fetch_one(executor)
             .await?;
@@ -270,7 +274,7 @@ impl PgmqClient {
             return Ok(Vec::new());
         }
         // Names come from validated QueueNames: letters, digits, underscores.
-        let sql = queues
+        let statement = queues
             .iter()
             .map(|q| {
                 let name = q.as_str();
@@ -281,7 +285,7 @@ impl PgmqClient {
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let names: Vec<String> = sqlx::query_scalar(&sql).fetch_all(executor).await?;
+        let names: Vec<String> = sqlx::query_scalar(&statement).fetch_all(executor).await?;
         Ok(queues
             .iter()
             .filter(|q| names.iter().any(|n| n == q.as_str()))

@@ -14,7 +14,7 @@
 //! Each message runs in its own task, holding a slot until its handler returns. On
 //! shutdown the loop stops reading and waits for the handlers in flight.
 //!
-//! [`run`] reads with `pgmq.read`; [`run_with`] takes a fetch function instead, so a
+//! [`run`] reads with [`PgmqClient::read`]; [`run_with`] takes a fetch function instead, so a
 //! consumer can read and claim in one transaction.
 
 use std::cmp::Reverse;

@@ -695,6 +695,123 @@ async fn send_with_notify_is_transactional() {
     shutdown.cancel();
 }
 
+/// pgmq-notify writes PGMQ's statements against the queue tables itself; messages must
+/// pass between its statements and PGMQ's own functions both ways, with the same leases,
+/// read counts, delays, archive and notifications.
+#[tokio::test]
+async fn queue_statements_agree_with_pgmq_functions() {
+    use pgmq_notify::{PgmqClient, QueueEvent, QueueListener, QueueName};
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("beta").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let shutdown = tokio_util_token();
+    let (listener, _task) =
+        QueueListener::start(db.pool.clone(), vec!["beta".into()], shutdown.clone())
+            .await
+            .unwrap();
+    let mut events = listener.subscribe();
+    let mut next_event = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("notification within 5s")
+            .unwrap()
+    };
+
+    // Ours → PGMQ: an immediate message is read by pgmq.read, a delayed one is not.
+    let now_id = PgmqClient::send_with_notify(&db.pool, &queue, &json!({"n": 1}), 0)
+        .await
+        .unwrap();
+    let later_id = PgmqClient::send_with_notify(&db.pool, &queue, &json!({"n": 2}), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        next_event().await,
+        QueueEvent::MessageReady {
+            namespace: "beta".into(),
+            queue: "worker_beta_queue".into(),
+            msg_id: Some(now_id),
+            delay_ms: 0
+        }
+    );
+    match next_event().await {
+        QueueEvent::MessageReady {
+            msg_id, delay_ms, ..
+        } => {
+            assert_eq!(msg_id, Some(later_id));
+            assert!((29_000..=30_000).contains(&delay_ms), "{delay_ms}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let read: Vec<(i64, i32, serde_json::Value)> =
+        sqlx::query_as("SELECT msg_id, read_ct, message FROM pgmq.read($1, 30, 10)")
+            .bind(queue.as_str())
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(read, vec![(now_id, 1, json!({"n": 1}))]);
+
+    // PGMQ → ours: pgmq.send's message is read once, leased, and given back by set_vt.
+    let theirs: i64 = sqlx::query_scalar("SELECT * FROM pgmq.send($1, $2)")
+        .bind(queue.as_str())
+        .bind(json!({"n": 3}))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let mine = client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap();
+    assert_eq!(mine.len(), 1, "leased and delayed messages stay hidden");
+    assert_eq!((mine[0].msg_id, mine[0].read_ct), (theirs, 1));
+    let lease = (mine[0].vt - chrono::Utc::now()).num_seconds();
+    assert!((28..=30).contains(&lease), "lease {lease}s");
+    assert!(client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap().is_empty());
+    assert!(PgmqClient::set_vt(&db.pool, &queue, theirs, 0).await.unwrap());
+    let again = client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap();
+    assert_eq!((again[0].msg_id, again[0].read_ct), (theirs, 2));
+
+    // Archive and delete, as pgmq.archive and pgmq.delete would.
+    assert!(PgmqClient::archive(&db.pool, &queue, theirs).await.unwrap());
+    assert!(!PgmqClient::archive(&db.pool, &queue, theirs).await.unwrap());
+    let archived: (i32, serde_json::Value) =
+        sqlx::query_as("SELECT read_ct, message FROM pgmq.a_worker_beta_queue WHERE msg_id = $1")
+            .bind(theirs)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(archived, (2, json!({"n": 3})));
+    assert!(PgmqClient::delete(&db.pool, &queue, later_id).await.unwrap());
+    assert!(!PgmqClient::delete(&db.pool, &queue, later_id).await.unwrap());
+    let gone: bool = sqlx::query_scalar("SELECT pgmq.delete($1, $2)")
+        .bind(queue.as_str())
+        .bind(now_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(gone);
+
+    // A batch keeps the callers' order, and each message is announced.
+    let ids = PgmqClient::send_batch_with_notify(
+        &db.pool,
+        &queue,
+        &[json!({"n": 4}), json!({"n": 5}), json!({"n": 6})],
+        0,
+    )
+    .await
+    .unwrap();
+    let mut announced = Vec::new();
+    for _ in 0..3 {
+        if let QueueEvent::MessageReady { msg_id, .. } = next_event().await {
+            announced.push(msg_id.unwrap());
+        }
+    }
+    announced.sort();
+    assert_eq!(announced, ids);
+    let batch = client.read::<serde_json::Value>(&queue, 30, 2).await.unwrap();
+    let bodies: Vec<_> = batch.iter().map(|m| (m.msg_id, m.message.clone())).collect();
+    assert_eq!(bodies, vec![(ids[0], json!({"n": 4})), (ids[1], json!({"n": 5}))]);
+    assert_eq!(client.depth(&queue).await.unwrap(), 3);
+    shutdown.cancel();
+}
+
 fn tokio_util_token() -> tokio_util::sync::CancellationToken {
     tokio_util::sync::CancellationToken::new()
 }

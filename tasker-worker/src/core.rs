@@ -368,7 +368,7 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stores the result and tells the orchestration, in one transaction, retrying
+    /// Stores the result and tells the orchestration, in one statement, retrying
     /// transient database failures.
     async fn submit(
         &self,
@@ -413,7 +413,9 @@ impl Runtime {
         attempt: i32,
         result: &StepExecutionResult,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        // One statement, so no explicit transaction: it commits (or not) as a whole, and
+        // saves the BEGIN and COMMIT round trips.
+        let mut conn = self.pool.acquire().await?;
         let message =
             serde_json::to_value(step_message).map_err(tasker_shared::database::Error::from)?;
         let handover = step::Handover {
@@ -422,13 +424,12 @@ impl Runtime {
             results_queue: &self.results_queue,
             message: &message,
         };
-        match step::submit_result(&mut tx, step_message.step_uuid, attempt, result, handover)
+        match step::submit_result(&mut conn, step_message.step_uuid, attempt, result, handover)
             .await?
         {
             TransitionOutcome::Applied { .. } => {
                 // The worker message is gone and the result message sent, in the
                 // statement that recorded the result.
-                tx.commit().await?;
                 tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success = result.success, "result submitted");
             }
             TransitionOutcome::Conflict { actual } => {
@@ -439,9 +440,8 @@ impl Runtime {
                     actual,
                     Some(WorkflowStepState::InProgress | WorkflowStepState::Enqueued)
                 ) {
-                    PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                    PgmqClient::delete(&mut *conn, queue, msg_id).await?;
                 }
-                tx.commit().await?;
                 tracing::warn!(step_uuid = %step_message.step_uuid, attempt, ?actual, "result of a stale attempt discarded");
             }
         }

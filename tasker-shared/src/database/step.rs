@@ -387,33 +387,36 @@ async fn store_result_fenced(
     let sources = step_sources(&[WorkflowStepState::InProgress], to)?;
     let ids = [step_uuid];
     // Fenced on the attempt, the state moves and the result is stored; with a handover
-    // the messages move in the same statement, only if the step did.
-    let query = match handover {
-        None => sqlx::query_scalar(concat!(
+    // the messages move in the same statement, only if the step did. (Data-modifying
+    // CTEs run to completion whether or not the final SELECT reads them.)
+    let statement = match handover {
+        None => concat!(
             step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
             "SELECT from_state FROM moved"
-        )),
-        Some(_) => sqlx::query_scalar(concat!(
-            step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
-            ", handed AS (
-                 SELECT pgmq.delete($7, $8) AS deleted, tasker.pgmq_send_with_notify($9, $10, 0) AS sent
-                 FROM moved
-             )
-             SELECT moved.from_state FROM moved, handed"
-        )),
-    }
-    .bind(&ids[..])
-    .bind(&sources)
-    .bind(to.as_str())
-    .bind(&metadata)
-    .bind(attempt)
-    .bind(serde_json::to_value(result)?);
+        )
+        .to_string(),
+        Some(h) => format!(
+            "{transition}, handed_back AS (
+                 DELETE FROM {worker_table} WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
+             ), handed_over AS ({send})
+             SELECT from_state FROM moved",
+            transition = step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
+            worker_table = pgmq_notify::sql::queue_table(h.worker_queue),
+            send = pgmq_notify::sql::insert_with_notify(
+                h.results_queue,
+                "SELECT clock_timestamp(), $8::jsonb FROM moved"
+            ),
+        ),
+    };
+    let query = sqlx::query_scalar(&statement)
+        .bind(&ids[..])
+        .bind(&sources)
+        .bind(to.as_str())
+        .bind(&metadata)
+        .bind(attempt)
+        .bind(serde_json::to_value(result)?);
     let query = match handover {
-        Some(h) => query
-            .bind(h.worker_queue.as_str())
-            .bind(h.msg_id)
-            .bind(h.results_queue.as_str())
-            .bind(h.message),
+        Some(h) => query.bind(h.msg_id).bind(h.message),
         None => query,
     };
     let moved: Option<String> = query.fetch_optional(&mut *conn).await?;
@@ -566,25 +569,28 @@ pub async fn enqueue(
         )));
     }
     let sources = step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
-    let ids = sqlx::query_scalar(concat!(
-        step_transition_sql!(fence = "", set = ""),
-        ", sent AS (
-             SELECT m.workflow_step_uuid, tasker.pgmq_send_with_notify($5, u.msg, 0) AS msg_id
+    // `moved` holds each step once, so each moved step gets exactly one message.
+    let statement = format!(
+        "{transition}, sent AS ({send})
+         SELECT workflow_step_uuid FROM moved",
+        transition = step_transition_sql!(fence = "", set = ""),
+        send = pgmq_notify::sql::insert_with_notify(
+            queue,
+            "SELECT clock_timestamp(), u.msg
              FROM moved m
              JOIN (SELECT DISTINCT ON (id) id, msg
-                   FROM unnest($1::uuid[], $6::jsonb[]) AS i(id, msg)) u
-               ON u.id = m.workflow_step_uuid
-         )
-         SELECT workflow_step_uuid FROM sent"
-    ))
-    .bind(step_uuids)
-    .bind(&sources)
-    .bind(WorkflowStepState::Enqueued.as_str())
-    .bind(json!({"event": "enqueued"}))
-    .bind(queue.as_str())
-    .bind(messages)
-    .fetch_all(conn)
-    .await?;
+                   FROM unnest($1::uuid[], $5::jsonb[]) AS i(id, msg)) u
+               ON u.id = m.workflow_step_uuid"
+        ),
+    );
+    let ids = sqlx::query_scalar(&statement)
+        .bind(step_uuids)
+        .bind(&sources)
+        .bind(WorkflowStepState::Enqueued.as_str())
+        .bind(json!({"event": "enqueued"}))
+        .bind(messages)
+        .fetch_all(conn)
+        .await?;
     Ok(ids)
 }
 

@@ -179,6 +179,23 @@ impl PgmqClient {
         Ok(deleted.is_some())
     }
 
+    /// Deletes several messages in one statement. Returns how many still existed.
+    pub async fn delete_many<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_ids: &[i64],
+    ) -> Result<u64> {
+        if msg_ids.is_empty() {
+            return Ok(0);
+        }
+        let statement = sql::delete_many(queue);
+        let done = sqlx::query(&statement)
+            .bind(msg_ids)
+            .execute(executor)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Moves a message to the queue's archive table. Returns whether it still existed.
     pub async fn archive<'e>(
         executor: impl PgExecutor<'e>,

@@ -72,6 +72,14 @@ pub fn delete(queue: &QueueName) -> String {
     )
 }
 
+/// Deletes the messages of `$1` (`bigint[]`); returns the ids that existed.
+pub fn delete_many(queue: &QueueName) -> String {
+    format!(
+        "DELETE FROM {} WHERE msg_id = ANY($1) RETURNING msg_id",
+        queue_table(queue)
+    )
+}
+
 /// Moves message `$1` to the archive table; returns its id if it existed.
 pub fn archive(queue: &QueueName) -> String {
     format!(

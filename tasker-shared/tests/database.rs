@@ -758,14 +758,30 @@ async fn queue_statements_agree_with_pgmq_functions() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let mine = client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap();
+    let mine = client
+        .read::<serde_json::Value>(&queue, 30, 10)
+        .await
+        .unwrap();
     assert_eq!(mine.len(), 1, "leased and delayed messages stay hidden");
     assert_eq!((mine[0].msg_id, mine[0].read_ct), (theirs, 1));
     let lease = (mine[0].vt - chrono::Utc::now()).num_seconds();
     assert!((28..=30).contains(&lease), "lease {lease}s");
-    assert!(client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap().is_empty());
-    assert!(PgmqClient::set_vt(&db.pool, &queue, theirs, 0).await.unwrap());
-    let again = client.read::<serde_json::Value>(&queue, 30, 10).await.unwrap();
+    assert!(
+        client
+            .read::<serde_json::Value>(&queue, 30, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        PgmqClient::set_vt(&db.pool, &queue, theirs, 0)
+            .await
+            .unwrap()
+    );
+    let again = client
+        .read::<serde_json::Value>(&queue, 30, 10)
+        .await
+        .unwrap();
     assert_eq!((again[0].msg_id, again[0].read_ct), (theirs, 2));
 
     // Archive and delete, as pgmq.archive and pgmq.delete would.
@@ -778,8 +794,16 @@ async fn queue_statements_agree_with_pgmq_functions() {
             .await
             .unwrap();
     assert_eq!(archived, (2, json!({"n": 3})));
-    assert!(PgmqClient::delete(&db.pool, &queue, later_id).await.unwrap());
-    assert!(!PgmqClient::delete(&db.pool, &queue, later_id).await.unwrap());
+    assert!(
+        PgmqClient::delete(&db.pool, &queue, later_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !PgmqClient::delete(&db.pool, &queue, later_id)
+            .await
+            .unwrap()
+    );
     let gone: bool = sqlx::query_scalar("SELECT pgmq.delete($1, $2)")
         .bind(queue.as_str())
         .bind(now_id)
@@ -805,10 +829,24 @@ async fn queue_statements_agree_with_pgmq_functions() {
     }
     announced.sort();
     assert_eq!(announced, ids);
-    let batch = client.read::<serde_json::Value>(&queue, 30, 2).await.unwrap();
-    let bodies: Vec<_> = batch.iter().map(|m| (m.msg_id, m.message.clone())).collect();
-    assert_eq!(bodies, vec![(ids[0], json!({"n": 4})), (ids[1], json!({"n": 5}))]);
+    let batch = client
+        .read::<serde_json::Value>(&queue, 30, 2)
+        .await
+        .unwrap();
+    let bodies: Vec<_> = batch
+        .iter()
+        .map(|m| (m.msg_id, m.message.clone()))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![(ids[0], json!({"n": 4})), (ids[1], json!({"n": 5}))]
+    );
     assert_eq!(client.depth(&queue).await.unwrap(), 3);
+    let deleted = PgmqClient::delete_many(&db.pool, &queue, &[ids[0], ids[1], ids[1] + 100])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(client.depth(&queue).await.unwrap(), 1);
     shutdown.cancel();
 }
 
@@ -1169,9 +1207,7 @@ async fn execution_context_from_steps_matches_the_sql_function() {
 }
 
 #[tokio::test]
-async fn lock_task_and_load_and_children_readiness() {
-    use WorkflowStepState::*;
-
+async fn lock_task_and_load_locks_the_task_and_loads_the_step() {
     let db = TestDb::new().await;
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
@@ -1200,49 +1236,114 @@ async fn lock_task_and_load_and_children_readiness() {
             .is_none()
     );
     tx.commit().await.unwrap();
+}
 
-    let start = c.steps["start"];
-    let ready = |rows: Vec<step::StepReadinessStatus>| {
-        let mut names: Vec<(String, bool)> = rows
-            .into_iter()
-            .map(|r| (r.name, r.ready_for_execution))
-            .collect();
-        names.sort();
-        names
-    };
-    let rows = step::children_readiness(&db.pool, c.task_uuid, start)
-        .await
-        .unwrap();
-    assert_eq!(
-        ready(rows),
-        [("left".to_string(), false), ("right".to_string(), false)]
-    );
+/// Moves a step along `path` (consecutive states), as workers and the orchestration do.
+async fn walk(db: &TestDb, step_uuid: Uuid, path: &[WorkflowStepState]) {
     let mut conn = db.pool.acquire().await.unwrap();
-    for pair in [
-        Pending,
-        Enqueued,
-        InProgress,
-        EnqueuedForOrchestration,
-        Complete,
-    ]
-    .windows(2)
-    {
-        transition::transition_step(&mut conn, start, &[pair[0]], pair[1], &json!({}), None)
-            .await
-            .unwrap();
+    for pair in path.windows(2) {
+        let moved = transition::transition_step(
+            &mut conn,
+            step_uuid,
+            &[pair[0]],
+            pair[1],
+            &json!({}),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(moved.applied(), "{step_uuid}: {} → {}", pair[0], pair[1]);
     }
-    let rows = step::children_readiness(&db.pool, c.task_uuid, start)
+}
+
+#[tokio::test]
+async fn completing_a_step_enqueues_the_children_it_makes_ready() {
+    use WorkflowStepState::*;
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::messaging::StepMessage;
+
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("tests").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let correlation_id = Uuid::now_v7();
+    let route = step::ChildRoute {
+        queue: &queue,
+        correlation_id,
+    };
+    let to_orchestration = [Pending, Enqueued, InProgress, EnqueuedForOrchestration];
+    let complete = async |step_uuid: Uuid, children: Option<step::ChildRoute<'_>>| {
+        let mut conn = db.pool.acquire().await.unwrap();
+        step::complete(
+            &mut conn,
+            step_uuid,
+            &json!({"event": "completed"}),
+            children,
+        )
+        .await
+        .unwrap()
+    };
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+
+    walk(&db, c.steps["start"], &to_orchestration).await;
+    let enqueued = complete(c.steps["start"], Some(route)).await.unwrap();
+    assert_eq!(enqueued, sorted(vec![c.steps["left"], c.steps["right"]]));
+    assert_eq!(state_of(&db, c.steps["start"]).await, Complete);
+    assert_eq!(state_of(&db, c.steps["left"]).await, Enqueued);
+    // Each enqueued child has exactly one message, a StepMessage workers can read.
+    let messages = client.read::<StepMessage>(&queue, 30, 10).await.unwrap();
+    let mut sent: Vec<Uuid> = messages.iter().map(|m| m.message.step_uuid).collect();
+    sent.sort();
+    assert_eq!(sent, enqueued);
+    for m in &messages {
+        assert_eq!(m.message.task_uuid, c.task_uuid);
+        assert_eq!(m.message.correlation_id, correlation_id);
+    }
+    let history = transition::step_history(&db.pool, c.steps["left"])
         .await
         .unwrap();
-    assert_eq!(
-        ready(rows),
-        [("left".to_string(), true), ("right".to_string(), true)]
+    assert_eq!(history.last().unwrap().to_state, "enqueued");
+    // Again: the step is no longer waiting for the orchestration, nothing is written.
+    assert!(complete(c.steps["start"], Some(route)).await.is_none());
+    assert!(
+        client
+            .read::<StepMessage>(&queue, 30, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
-    // A leaf has no children.
-    let rows = step::children_readiness(&db.pool, c.task_uuid, c.steps["end"])
-        .await
-        .unwrap();
-    assert!(rows.is_empty());
+
+    // The join waits for its other parent, then goes.
+    walk(&db, c.steps["left"], &to_orchestration[1..]).await;
+    assert!(
+        complete(c.steps["left"], Some(route))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(state_of(&db, c.steps["end"]).await, Pending);
+    walk(&db, c.steps["right"], &to_orchestration[1..]).await;
+    assert_eq!(
+        complete(c.steps["right"], Some(route)).await.unwrap(),
+        vec![c.steps["end"]]
+    );
+
+    // Without a route (a blocked task), the step completes and no child moves.
+    let other = create(&db, &nt).await;
+    walk(&db, other.steps["start"], &to_orchestration).await;
+    assert!(
+        complete(other.steps["start"], None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(state_of(&db, other.steps["start"]).await, Complete);
+    assert_eq!(state_of(&db, other.steps["left"]).await, Pending);
 }
 
 #[tokio::test]

@@ -51,16 +51,6 @@ pub async fn enqueue_steps(
     Ok(ids)
 }
 
-/// Enqueues the children of `step_uuid` that are ready now (after it completed).
-pub async fn enqueue_ready_children(
-    conn: &mut PgConnection,
-    route: TaskRoute<'_>,
-    step_uuid: Uuid,
-) -> Result<Vec<Uuid>> {
-    let ready = ready_ids(step::children_readiness(&mut *conn, route.task_uuid, step_uuid).await?);
-    enqueue_steps(conn, route, &ready).await
-}
-
 /// Enqueues every ready step of a task (the fallback sweep's path).
 pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<Vec<Uuid>> {
     let ready = ready_ids(step::readiness(&mut *conn, route.task_uuid, None).await?);

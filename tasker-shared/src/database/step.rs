@@ -114,28 +114,6 @@ pub async fn list_for_task<'e>(
     Ok(rows)
 }
 
-/// Readiness of the children of `step_uuid`, in one round trip.
-pub async fn children_readiness<'e>(
-    executor: impl PgExecutor<'e>,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-) -> Result<Vec<StepReadinessStatus>> {
-    let rows = sqlx::query_as::<_, StepReadinessStatus>(
-        // The children go in through LATERAL, not as an ARRAY(subquery) argument:
-        // PostgreSQL does not inline a set-returning SQL function whose arguments hold a
-        // subquery, and would plan its body afresh on every call.
-        "SELECT r.* FROM
-             (SELECT COALESCE(array_agg(to_step_uuid), '{}') AS ids
-              FROM tasker.workflow_step_edges WHERE from_step_uuid = $2) c,
-             LATERAL tasker.get_step_readiness_status($1, c.ids) r",
-    )
-    .bind(task_uuid)
-    .bind(step_uuid)
-    .fetch_all(executor)
-    .await?;
-    Ok(rows)
-}
-
 /// Everything a worker needs to run a step it claimed.
 #[derive(Debug, Clone)]
 pub struct ClaimedStep {
@@ -592,6 +570,113 @@ pub async fn enqueue(
         .fetch_all(conn)
         .await?;
     Ok(ids)
+}
+
+/// Where [`complete`] sends the children it enqueues.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildRoute<'a> {
+    /// The worker queue of the task's namespace.
+    pub queue: &'a QueueName,
+    /// The task's trace id, carried by each step message.
+    pub correlation_id: Uuid,
+}
+
+/// Completes a step the orchestration is processing (`enqueued_for_orchestration` →
+/// `complete`) and, with `children`, enqueues the children this makes ready: each
+/// `pending` child whose other parents are all `complete` or `resolved_manually` (and
+/// that may still be attempted) moves to `enqueued` and gets its `StepMessage` on the
+/// queue. One statement. Returns None if the step was not waiting for the orchestration
+/// (nothing was written), else the children enqueued.
+///
+/// The caller must hold the task's lock (see [`lock_task_and_load`]): it is what keeps a
+/// sibling parent from completing between this statement's snapshot and its commit.
+pub async fn complete(
+    conn: &mut PgConnection,
+    step_uuid: Uuid,
+    metadata: &Value,
+    children: Option<ChildRoute<'_>>,
+) -> Result<Option<Vec<Uuid>>> {
+    let sources = step_sources(
+        &[WorkflowStepState::EnqueuedForOrchestration],
+        WorkflowStepState::Complete,
+    )?;
+    let enqueued_sources =
+        step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
+    let ids = [step_uuid];
+    let row: Option<(String, Vec<Uuid>)> = match children {
+        None => {
+            sqlx::query_as(concat!(
+                step_transition_sql!(fence = "", set = ""),
+                "SELECT from_state, '{}'::uuid[] FROM moved"
+            ))
+            .bind(&ids[..])
+            .bind(&sources)
+            .bind(WorkflowStepState::Complete.as_str())
+            .bind(metadata)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        Some(route) => {
+            // A CTE does not see the writes of its statement, so the readiness test
+            // counts the step completing here as done: it skips that parent.
+            let statement = format!(
+                "{transition}, ready AS (
+                     SELECT c.workflow_step_uuid
+                     FROM moved m
+                     JOIN tasker.workflow_step_edges e ON e.from_step_uuid = m.workflow_step_uuid
+                     JOIN tasker.workflow_steps c ON c.workflow_step_uuid = e.to_step_uuid
+                     WHERE c.current_state = ANY($5)
+                       AND (c.attempts = c.retry_baseline
+                            OR (c.retryable AND c.attempts - c.retry_baseline < c.max_attempts))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM tasker.workflow_step_edges pe
+                           JOIN tasker.workflow_steps p ON p.workflow_step_uuid = pe.from_step_uuid
+                           WHERE pe.to_step_uuid = c.workflow_step_uuid
+                             AND pe.from_step_uuid <> m.workflow_step_uuid
+                             AND p.current_state NOT IN ('complete', 'resolved_manually'))
+                 ), enqueued AS (
+                     UPDATE tasker.workflow_steps ws
+                     SET current_state = $6, state_sort_key = ws.state_sort_key + 1, updated_at = now()
+                     FROM ready
+                     WHERE ws.workflow_step_uuid = ready.workflow_step_uuid
+                       AND ws.current_state = ANY($5)
+                     RETURNING ws.workflow_step_uuid, ws.task_uuid, ws.state_sort_key
+                 ), enqueued_history AS (
+                     INSERT INTO tasker.workflow_step_transitions
+                         (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+                     SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $6, 'pending', $7, state_sort_key
+                     FROM enqueued
+                 ), sent AS ({send})
+                 SELECT from_state,
+                        ARRAY(SELECT workflow_step_uuid FROM enqueued ORDER BY workflow_step_uuid)
+                 FROM moved",
+                transition = step_transition_sql!(fence = "", set = ""),
+                send = pgmq_notify::sql::insert_with_notify(
+                    route.queue,
+                    "SELECT clock_timestamp(), jsonb_build_object(
+                         'task_uuid', task_uuid, 'step_uuid', workflow_step_uuid,
+                         'correlation_id', $8::uuid)
+                     FROM enqueued"
+                ),
+            );
+            sqlx::query_as(&statement)
+                .bind(&ids[..])
+                .bind(&sources)
+                .bind(WorkflowStepState::Complete.as_str())
+                .bind(metadata)
+                .bind(&enqueued_sources)
+                .bind(WorkflowStepState::Enqueued.as_str())
+                .bind(json!({"event": "enqueued"}))
+                .bind(route.correlation_id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    row.map(|(from, enqueued)| {
+        parse_step_state(&from)?;
+        Ok(enqueued)
+    })
+    .transpose()
 }
 
 /// Records when a step's next attempt becomes visible.

@@ -604,6 +604,142 @@ async fn claim_hands_over_ancestor_results() {
     assert_eq!(claimed.handler_callable, "builtin::square");
 }
 
+/// A worker's read and claim in one statement: each leased message comes back claimed,
+/// stale or unreadable, and each claimed step carries its own ancestors' results.
+#[tokio::test]
+async fn claiming_from_the_queue_sorts_out_every_message_read() {
+    use WorkflowStepState::*;
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::database::claim::{self, Delivery};
+
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("tests").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let nt = register(&db, DIAMOND).await;
+    // Task a: start, left and right done with results; end ready to claim.
+    let a = create(&db, &nt).await;
+    for name in ["start", "left", "right"] {
+        complete_step(&db, a.steps[name]).await;
+        sqlx::query("UPDATE tasker.workflow_steps SET results = $2 WHERE workflow_step_uuid = $1")
+            .bind(a.steps[name])
+            .bind(json!({"result": format!("a-{name}")}))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    walk(&db, a.steps["end"], &[Pending, Enqueued]).await;
+    // Task b: start done; left ready to claim; right running under a live lease.
+    let b = create(&db, &nt).await;
+    complete_step(&db, b.steps["start"]).await;
+    sqlx::query("UPDATE tasker.workflow_steps SET results = $2 WHERE workflow_step_uuid = $1")
+        .bind(b.steps["start"])
+        .bind(json!({"result": "b-start"}))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    walk(&db, b.steps["left"], &[Pending, Enqueued]).await;
+    walk(&db, b.steps["right"], &[Pending, Enqueued, InProgress]).await;
+
+    let msg = |t: &task::CreatedTask, name: &str| json!({"task_uuid": t.task_uuid, "step_uuid": t.steps[name], "correlation_id": Uuid::now_v7()});
+    let bodies = [
+        msg(&a, "end"),
+        msg(&b, "left"),
+        msg(&b, "left"),                    // a duplicate: the older one claims
+        msg(&b, "right"),                   // held by a live attempt: stale on first read
+        msg(&a, "start"),                   // complete: stale
+        json!({"step_uuid": "not-a-uuid"}), // unreadable
+        json!([1, 2, 3]),                   // unreadable
+    ];
+    let ids = PgmqClient::send_batch_with_notify(&db.pool, &queue, &bodies, 0)
+        .await
+        .unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let deliveries = claim::from_queue(&mut conn, &queue, "w1", 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries.len(),
+        bodies.len(),
+        "every leased message comes back"
+    );
+    let mut claimed = Vec::new();
+    let mut stale = Vec::new();
+    let mut unreadable = Vec::new();
+    for d in deliveries {
+        match d {
+            Delivery::Claimed { msg_id, step, .. } => claimed.push((msg_id, step)),
+            Delivery::NotClaimable {
+                msg_id,
+                step_uuid,
+                actual,
+            } => stale.push((msg_id, step_uuid, actual)),
+            Delivery::Unreadable { msg_id, .. } => unreadable.push(msg_id),
+        }
+    }
+    assert_eq!(claimed.len(), 2);
+    let (end_msg, end) = &claimed[0];
+    assert_eq!((*end_msg, end.step_uuid), (ids[0], a.steps["end"]));
+    assert_eq!(end.parents, vec!["left", "right"]);
+    assert_eq!(end.dependency_results.len(), 3);
+    assert_eq!(end.dependency_results["start"], json!("a-start"));
+    assert_eq!(end.inputs, json!({"k": 1}));
+    assert_eq!((end.attempt, end.namespace.as_str()), (1, "tests"));
+    let (left_msg, left) = &claimed[1];
+    assert_eq!((*left_msg, left.step_uuid), (ids[1], b.steps["left"]));
+    assert_eq!(left.parents, vec!["start"]);
+    assert_eq!(left.dependency_results.len(), 1, "only its own ancestors");
+    assert_eq!(left.dependency_results["start"], json!("b-start"));
+    assert_eq!(state_of(&db, b.steps["left"]).await, InProgress);
+    assert_eq!(
+        stale,
+        vec![
+            (ids[2], b.steps["left"], Some(Enqueued)),
+            (ids[3], b.steps["right"], Some(InProgress)),
+            (ids[4], a.steps["start"], Some(Complete)),
+        ]
+    );
+    assert_eq!(unreadable, vec![ids[5], ids[6]]);
+    let history = transition::step_history(&db.pool, a.steps["end"])
+        .await
+        .unwrap();
+    let entry = history.last().unwrap();
+    assert_eq!(entry.to_state, "in_progress");
+    assert_eq!(entry.metadata["worker_id"], json!("w1"));
+    assert_eq!(entry.metadata["redelivered"], json!(false));
+    // Every message is leased now.
+    let again = claim::from_queue(&mut conn, &queue, "w1", 30, 10)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+
+    // A redelivery (the lease ran out) may take over a step still in progress.
+    assert!(
+        PgmqClient::set_vt(&db.pool, &queue, ids[3], 0)
+            .await
+            .unwrap()
+    );
+    let taken = claim::from_queue(&mut conn, &queue, "w2", 30, 10)
+        .await
+        .unwrap();
+    let [
+        Delivery::Claimed {
+            msg_id,
+            step,
+            read_ct,
+        },
+    ] = &taken[..]
+    else {
+        panic!("{taken:?}")
+    };
+    assert_eq!((*msg_id, *read_ct), (ids[3], 2));
+    assert_eq!((step.step_uuid, step.attempt), (b.steps["right"], 1));
+    let history = transition::step_history(&db.pool, b.steps["right"])
+        .await
+        .unwrap();
+    assert_eq!(history.last().unwrap().metadata["redelivered"], json!(true));
+}
+
 #[tokio::test]
 async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     let db = TestDb::new().await;

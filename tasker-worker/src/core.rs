@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use pgmq_notify::consumer::{self, ConsumerConfig};
 use pgmq_notify::{PgmqClient, QueueListener, QueueName};
+use tasker_shared::database::claim::{self, Delivery};
 use tasker_shared::database::{self, step};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 use tasker_shared::results::StepExecutionResult;
@@ -189,72 +189,92 @@ struct ClaimedMessage {
 }
 
 impl Runtime {
-    /// Reads up to `qty` messages and claims their steps, in one transaction: the leases
-    /// and the claims commit together. Stale messages (the step finished, was cancelled,
-    /// or someone else holds it) and unreadable ones are disposed of in the same commit.
+    /// Reads up to `qty` messages and claims their steps, in one statement: the leases
+    /// and the claims commit together. Then, outside it, stale messages (the step
+    /// finished, was cancelled, or someone else holds it) are deleted, unreadable ones
+    /// archived, and steps whose every attempt was lost with its worker are failed. A
+    /// failure there is logged and left to the message's next delivery, so it never
+    /// holds back the steps claimed.
     async fn claim_batch(
         &self,
         queue: QueueName,
         qty: i32,
     ) -> Result<(Vec<ClaimedMessage>, usize)> {
-        let mut tx = self.pool.begin().await?;
-        let messages =
-            PgmqClient::read_with::<Value>(&mut *tx, &queue, self.visibility_timeout_seconds, qty)
-                .await?;
-        let read = messages.len();
-        let mut readable = Vec::with_capacity(read);
-        for m in messages {
-            match serde_json::from_value::<StepMessage>(m.message.clone()) {
-                Ok(step_message) => readable.push((m.msg_id, m.read_ct, step_message)),
-                Err(error) => {
-                    tracing::error!(%error, %queue, msg_id = m.msg_id, body = %m.message, "unreadable step message archived");
-                    PgmqClient::archive(&mut *tx, &queue, m.msg_id).await?;
-                }
-            }
-        }
-        // Lock steps in one global order, so two workers claiming overlapping batches
-        // (duplicate messages) cannot deadlock.
-        readable.sort_by_key(|(_, _, message)| message.step_uuid);
+        let mut conn = self.pool.acquire().await?;
+        let deliveries = claim::from_queue(
+            &mut conn,
+            &queue,
+            &self.worker_id,
+            self.visibility_timeout_seconds,
+            qty,
+        )
+        .await?;
+        drop(conn);
+        let read = deliveries.len();
         let mut claimed = Vec::with_capacity(read);
-        for (msg_id, read_ct, step_message) in readable {
-            match step::claim(
-                &mut tx,
-                step_message.step_uuid,
-                &self.worker_id,
-                read_ct > 1,
-            )
-            .await?
-            {
-                step::ClaimOutcome::Claimed(c) if c.over_budget() => {
-                    tracing::error!(step_uuid = %c.step_uuid, attempt = c.attempt, max_attempts = c.max_attempts, "step failed: every attempt was lost with its worker");
-                    let result = executor::lost_worker_result(&c, &self.worker_id);
-                    if step::record_result(&mut tx, c.step_uuid, c.attempt, &result)
-                        .await?
-                        .applied()
-                    {
-                        PgmqClient::send_with_notify(
-                            &mut *tx,
-                            &self.results_queue,
-                            &step_message,
-                            0,
-                        )
-                        .await?;
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Claimed { msg_id, step, .. } if step.over_budget() => {
+                    if let Err(error) = self.fail_lost(&queue, msg_id, &step).await {
+                        tracing::warn!(%error, step_uuid = %step.step_uuid, msg_id, "failing a step whose attempts were all lost did not commit; its message will come back");
                     }
-                    PgmqClient::delete(&mut *tx, &queue, msg_id).await?;
                 }
-                step::ClaimOutcome::Claimed(c) => claimed.push(ClaimedMessage {
+                Delivery::Claimed { msg_id, step, .. } => claimed.push(ClaimedMessage {
                     msg_id,
-                    message: step_message,
-                    step: *c,
+                    message: StepMessage {
+                        task_uuid: step.task_uuid,
+                        step_uuid: step.step_uuid,
+                        correlation_id: step.correlation_id,
+                    },
+                    step: *step,
                 }),
-                step::ClaimOutcome::NotClaimable { actual } => {
-                    PgmqClient::delete(&mut *tx, &queue, msg_id).await?;
-                    tracing::debug!(step_uuid = %step_message.step_uuid, ?actual, "stale step message dropped");
+                Delivery::NotClaimable {
+                    msg_id,
+                    step_uuid,
+                    actual,
+                } => {
+                    tracing::debug!(%step_uuid, ?actual, "stale step message dropped");
+                    if let Err(error) = PgmqClient::delete(&self.pool, &queue, msg_id).await {
+                        tracing::warn!(%error, msg_id, "dropping a stale step message failed; it will come back");
+                    }
+                }
+                Delivery::Unreadable { msg_id, body } => {
+                    tracing::error!(%queue, msg_id, %body, "unreadable step message archived");
+                    if let Err(error) = PgmqClient::archive(&self.pool, &queue, msg_id).await {
+                        tracing::warn!(%error, msg_id, "archiving an unreadable step message failed; it will come back");
+                    }
                 }
             }
         }
-        tx.commit().await?;
         Ok((claimed, read))
+    }
+
+    /// Records a permanent `worker_lost` failure for a step past its attempt budget (a
+    /// worker took it and vanished often enough to use every attempt) and hands it to
+    /// the orchestration, in one transaction.
+    async fn fail_lost(
+        &self,
+        queue: &QueueName,
+        msg_id: i64,
+        step: &step::ClaimedStep,
+    ) -> Result<()> {
+        tracing::error!(step_uuid = %step.step_uuid, attempt = step.attempt, max_attempts = step.max_attempts, "step failed: every attempt was lost with its worker");
+        let result = executor::lost_worker_result(step, &self.worker_id);
+        let message = StepMessage {
+            task_uuid: step.task_uuid,
+            step_uuid: step.step_uuid,
+            correlation_id: step.correlation_id,
+        };
+        let mut tx = self.pool.begin().await?;
+        if step::record_result(&mut tx, step.step_uuid, step.attempt, &result)
+            .await?
+            .applied()
+        {
+            PgmqClient::send_with_notify(&mut *tx, &self.results_queue, &message, 0).await?;
+        }
+        PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn handle(&self, queue: QueueName, claimed: ClaimedMessage) {

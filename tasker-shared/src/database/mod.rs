@@ -5,6 +5,7 @@
 //! Functions that must run inside a caller's transaction take `&mut PgConnection`
 //! (a `&mut *tx` works); read-only helpers take any executor.
 
+pub mod claim;
 pub mod dlq;
 pub mod error;
 pub mod named_task;

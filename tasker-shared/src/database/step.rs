@@ -177,25 +177,100 @@ pub enum ClaimOutcome {
     },
 }
 
+/// `[name, result, is_parent]` of every ancestor of a claimed step.
+pub(crate) type AncestorList = sqlx::types::Json<Vec<(String, Option<Value>, bool)>>;
+
+/// A claimed step's columns, as the claim statements return them.
 #[derive(sqlx::FromRow)]
-struct StepContextRow {
-    step_name: String,
-    task_uuid: Uuid,
-    handler_callable: String,
-    inputs: Value,
-    attempts: i32,
-    max_attempts: i32,
-    retry_baseline: i32,
-    retryable: bool,
-    timeout_seconds: Option<i32>,
-    context: Value,
-    correlation_id: Uuid,
-    task_name: String,
-    task_version: String,
-    namespace: String,
-    /// `[name, result, is_parent]` of every ancestor.
-    ancestors: sqlx::types::Json<Vec<(String, Option<Value>, bool)>>,
+pub(crate) struct StepContextRow {
+    pub(crate) step_name: String,
+    pub(crate) task_uuid: Uuid,
+    pub(crate) handler_callable: String,
+    pub(crate) inputs: Value,
+    pub(crate) attempts: i32,
+    pub(crate) max_attempts: i32,
+    pub(crate) retry_baseline: i32,
+    pub(crate) retryable: bool,
+    pub(crate) timeout_seconds: Option<i32>,
+    pub(crate) context: Value,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) task_name: String,
+    pub(crate) task_version: String,
+    pub(crate) namespace: String,
+    pub(crate) ancestors: AncestorList,
 }
+
+impl StepContextRow {
+    pub(crate) fn into_claimed(self, step_uuid: Uuid) -> ClaimedStep {
+        let mut parents = Vec::new();
+        let mut dependency_results = BTreeMap::new();
+        for (name, result, is_parent) in self.ancestors.0 {
+            if is_parent {
+                parents.push(name.clone());
+            }
+            dependency_results.insert(name, result.unwrap_or(Value::Null));
+        }
+        parents.sort();
+        ClaimedStep {
+            step_uuid,
+            task_uuid: self.task_uuid,
+            step_name: self.step_name,
+            handler_callable: self.handler_callable,
+            inputs: self.inputs,
+            attempt: self.attempts,
+            max_attempts: self.max_attempts,
+            retry_baseline: self.retry_baseline,
+            retryable: self.retryable,
+            timeout_seconds: self.timeout_seconds,
+            task_context: self.context,
+            correlation_id: self.correlation_id,
+            task_name: self.task_name,
+            task_version: self.task_version,
+            namespace: self.namespace,
+            parents,
+            dependency_results,
+        }
+    }
+}
+
+/// The CTEs `ancestors(root, step_uuid)` (every ancestor of each step in the CTE named
+/// by the argument, which has a `workflow_step_uuid` column) and
+/// `ancestor_results(root, name, result, is_parent)` (each ancestor's name and handler
+/// result, and whether it is a direct parent of `root`), for a claim to return.
+///
+/// Each hop of the walk goes through a LATERAL subquery that cannot be flattened
+/// (OFFSET 0), so every plan is a walk of index lookups. Left to itself the planner
+/// guesses the recursion's size, and on a young or small database it hashes whole tables
+/// (edges, steps) once per hop instead. The statement must start `WITH RECURSIVE`.
+macro_rules! ancestors_walk_sql {
+    ($roots:literal) => {
+        concat!(
+            "ancestors(root, step_uuid) AS (
+                 SELECT r.workflow_step_uuid, up.from_step_uuid
+                 FROM ",
+            $roots,
+            " r
+                 CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+                                     WHERE e.to_step_uuid = r.workflow_step_uuid OFFSET 0) up
+                 UNION
+                 SELECT a.root, up.from_step_uuid
+                 FROM ancestors a
+                 CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
+                                     WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
+             ), ancestor_results AS (
+                 SELECT a.root, s.name, s.result,
+                        EXISTS (SELECT 1 FROM tasker.workflow_step_edges p
+                                WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = a.root) AS is_parent
+                 FROM ancestors a
+                 CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
+                                     FROM tasker.workflow_steps ws
+                                     JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+                                     WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s
+             ) "
+        )
+    };
+}
+pub(crate) use ancestors_walk_sql;
 
 /// Claims a step for a new attempt: moves it to `in_progress`, bumps its attempt
 /// counter (the fencing token) and loads its context, in the caller's transaction.
@@ -220,36 +295,18 @@ pub async fn claim(
     let sources = step_sources(from, WorkflowStepState::InProgress)?;
     // One statement: the state moves, the attempt counter (the fencing token) grows, and
     // the context comes back with the results of every ancestor.
-    //
-    // Each hop of the ancestor walk goes through a LATERAL subquery that cannot be
-    // flattened (OFFSET 0), so every plan is a walk of index lookups. Left to itself the
-    // planner guesses the recursion's size, and on a young or small database it hashes
-    // whole tables (edges, steps) once per hop instead.
     let row = sqlx::query_as::<_, StepContextRow>(concat!(
         step_transition_sql!(
             fence = "",
             set = ", attempts = ws.attempts + 1, last_attempted_at = now()"
         ),
-        ", ancestors(step_uuid) AS (
-             SELECT from_step_uuid FROM tasker.workflow_step_edges WHERE to_step_uuid = ANY($1)
-             UNION
-             SELECT up.from_step_uuid
-             FROM ancestors a
-             CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
-                                 WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
-         )
-         SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+        ", ",
+        ancestors_walk_sql!("moved"),
+        "SELECT ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
                 b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context, t.correlation_id,
                 nt.name AS task_name, nt.version AS task_version, tn.name AS namespace,
-                (SELECT COALESCE(jsonb_agg(jsonb_build_array(s.name, s.result, EXISTS (
-                            SELECT 1 FROM tasker.workflow_step_edges p
-                            WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = b.workflow_step_uuid))),
-                                 '[]')
-                 FROM ancestors a
-                 CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
-                                     FROM tasker.workflow_steps ws
-                                     JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
-                                     WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s) AS ancestors
+                (SELECT COALESCE(jsonb_agg(jsonb_build_array(a.name, a.result, a.is_parent)), '[]')
+                 FROM ancestor_results a WHERE a.root = b.workflow_step_uuid) AS ancestors
          FROM moved b
          JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
          JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
@@ -268,35 +325,7 @@ pub async fn claim(
         });
     };
 
-    let mut parents = Vec::new();
-    let mut dependency_results = BTreeMap::new();
-    for (name, result, is_parent) in row.ancestors.0 {
-        if is_parent {
-            parents.push(name.clone());
-        }
-        dependency_results.insert(name, result.unwrap_or(Value::Null));
-    }
-    parents.sort();
-
-    Ok(ClaimOutcome::Claimed(Box::new(ClaimedStep {
-        step_uuid,
-        task_uuid: row.task_uuid,
-        step_name: row.step_name,
-        handler_callable: row.handler_callable,
-        inputs: row.inputs,
-        attempt: row.attempts,
-        max_attempts: row.max_attempts,
-        retry_baseline: row.retry_baseline,
-        retryable: row.retryable,
-        timeout_seconds: row.timeout_seconds,
-        task_context: row.context,
-        correlation_id: row.correlation_id,
-        task_name: row.task_name,
-        task_version: row.task_version,
-        namespace: row.namespace,
-        parents,
-        dependency_results,
-    })))
+    Ok(ClaimOutcome::Claimed(Box::new(row.into_claimed(step_uuid))))
 }
 
 /// Stores a worker's result for `attempt` and hands the step to the orchestration

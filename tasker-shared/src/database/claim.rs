@@ -1,0 +1,230 @@
+//! A worker's read and claim, in one statement.
+//!
+//! [`from_queue`] leases up to `qty` messages of a worker queue and claims their steps
+//! in a single statement, so the leases and the claims commit together without an
+//! explicit transaction: one round trip where reading, then claiming each step, took
+//! three plus one per message.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::step::{AncestorList, ClaimedStep, StepContextRow, ancestors_walk_sql};
+use super::transition::{parse_step_state, step_sources};
+use super::{Error, Result};
+use crate::state_machine::WorkflowStepState;
+use pgmq_notify::QueueName;
+
+/// One message [`from_queue`] leased, and what became of its step.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The step is claimed for a new attempt; run it.
+    Claimed {
+        /// The message, to delete with the result.
+        msg_id: i64,
+        /// How many times it has been read, this read included.
+        read_ct: i32,
+        /// The step and its context.
+        step: Box<ClaimedStep>,
+    },
+    /// The message names a step that is not claimable now (done, cancelled, held by a
+    /// live attempt, or named by another message of the same read): the message is
+    /// stale.
+    NotClaimable {
+        /// The message.
+        msg_id: i64,
+        /// The step it names.
+        step_uuid: Uuid,
+        /// The step's state when the statement started (None if it does not exist).
+        actual: Option<WorkflowStepState>,
+    },
+    /// The body does not name a step (no `step_uuid` in canonical UUID form).
+    Unreadable {
+        /// The message.
+        msg_id: i64,
+        /// Its body.
+        body: Value,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    msg_id: i64,
+    read_ct: i32,
+    message: Value,
+    step_uuid: Option<Uuid>,
+    actual: Option<String>,
+    claimed: bool,
+    #[sqlx(flatten)]
+    context: OptionalContext,
+}
+
+/// [`StepContextRow`]'s columns, NULL when the message's step was not claimed.
+#[derive(sqlx::FromRow)]
+struct OptionalContext {
+    step_name: Option<String>,
+    task_uuid: Option<Uuid>,
+    handler_callable: Option<String>,
+    inputs: Option<Value>,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    retry_baseline: Option<i32>,
+    retryable: Option<bool>,
+    timeout_seconds: Option<i32>,
+    context: Option<Value>,
+    correlation_id: Option<Uuid>,
+    task_name: Option<String>,
+    task_version: Option<String>,
+    namespace: Option<String>,
+    ancestors: Option<AncestorList>,
+}
+
+impl OptionalContext {
+    fn into_row(self) -> Option<StepContextRow> {
+        Some(StepContextRow {
+            step_name: self.step_name?,
+            task_uuid: self.task_uuid?,
+            handler_callable: self.handler_callable?,
+            inputs: self.inputs?,
+            attempts: self.attempts?,
+            max_attempts: self.max_attempts?,
+            retry_baseline: self.retry_baseline?,
+            retryable: self.retryable?,
+            timeout_seconds: self.timeout_seconds,
+            context: self.context?,
+            correlation_id: self.correlation_id?,
+            task_name: self.task_name?,
+            task_version: self.task_version?,
+            namespace: self.namespace?,
+            ancestors: self.ancestors?,
+        })
+    }
+}
+
+/// Leases up to `qty` visible messages of `queue` for `vt_seconds` and claims their
+/// steps (`enqueued`/`waiting_for_retry` → `in_progress`, attempt + 1, the context with
+/// every ancestor's result), in one statement that commits on its own. A message read
+/// before (its last lease ended) may also reclaim a step still `in_progress`: its worker
+/// is gone. Steps are locked in `step_uuid` order, so overlapping reads cannot deadlock;
+/// of several messages naming one step, the oldest claims it.
+///
+/// Every leased message comes back, in `msg_id` order; the caller deletes the stale
+/// ones and archives the unreadable ones.
+pub async fn from_queue(
+    conn: &mut PgConnection,
+    queue: &QueueName,
+    worker_id: &str,
+    vt_seconds: i32,
+    qty: i32,
+) -> Result<Vec<Delivery>> {
+    let fresh = step_sources(
+        &[
+            WorkflowStepState::Enqueued,
+            WorkflowStepState::WaitingForRetry,
+        ],
+        WorkflowStepState::InProgress,
+    )?;
+    let redelivered = step_sources(WorkflowStepState::CLAIMABLE, WorkflowStepState::InProgress)?;
+    let table = pgmq_notify::sql::queue_table(queue);
+    // `parsed` keeps every leased message; `wanted` the oldest message per step. The
+    // UUID test guards the cast, so one malformed body cannot fail the whole read.
+    let statement = format!(
+        "WITH RECURSIVE leased AS (
+             UPDATE {table} m
+             SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
+             FROM (SELECT msg_id FROM {table}
+                   WHERE vt <= clock_timestamp()
+                   ORDER BY msg_id LIMIT $2
+                   FOR UPDATE SKIP LOCKED) v
+             WHERE m.msg_id = v.msg_id
+             RETURNING m.msg_id, m.read_ct, m.message
+         ), parsed AS (
+             SELECT msg_id, read_ct, message,
+                    CASE WHEN jsonb_typeof(message -> 'step_uuid') = 'string'
+                          AND message ->> 'step_uuid' ~* '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$'
+                         THEN (message ->> 'step_uuid')::uuid END AS step_uuid
+             FROM leased
+         ), wanted AS (
+             SELECT DISTINCT ON (step_uuid) msg_id, read_ct, step_uuid
+             FROM parsed WHERE step_uuid IS NOT NULL
+             ORDER BY step_uuid, msg_id
+         ), old AS (
+             SELECT ws.workflow_step_uuid, ws.current_state, w.msg_id, w.read_ct
+             FROM tasker.workflow_steps ws
+             JOIN wanted w ON w.step_uuid = ws.workflow_step_uuid
+             WHERE ws.current_state = ANY(CASE WHEN w.read_ct > 1 THEN $4 ELSE $3 END)
+             ORDER BY ws.workflow_step_uuid
+             FOR UPDATE OF ws
+         ), moved AS (
+             UPDATE tasker.workflow_steps ws
+             SET current_state = $5, state_sort_key = ws.state_sort_key + 1, updated_at = now(),
+                 attempts = ws.attempts + 1, last_attempted_at = now()
+             FROM old WHERE ws.workflow_step_uuid = old.workflow_step_uuid
+             RETURNING ws.*, old.current_state AS from_state, old.msg_id, old.read_ct AS claim_read_ct
+         ), ins AS (
+             INSERT INTO tasker.workflow_step_transitions
+                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+             SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $5, from_state,
+                    jsonb_build_object('event', 'claimed', 'worker_id', $6::text,
+                                       'redelivered', claim_read_ct > 1),
+                    state_sort_key
+             FROM moved
+         ), {ancestors}
+         SELECT p.msg_id, p.read_ct, p.message, p.step_uuid,
+                CASE WHEN b.workflow_step_uuid IS NULL AND p.step_uuid IS NOT NULL THEN
+                    (SELECT s.current_state FROM tasker.workflow_steps s
+                     WHERE s.workflow_step_uuid = p.step_uuid) END AS actual,
+                b.workflow_step_uuid IS NOT NULL AS claimed,
+                ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+                b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context,
+                t.correlation_id, nt.name AS task_name, nt.version AS task_version,
+                tn.name AS namespace,
+                CASE WHEN b.workflow_step_uuid IS NOT NULL THEN
+                    (SELECT COALESCE(jsonb_agg(jsonb_build_array(a.name, a.result, a.is_parent)), '[]')
+                     FROM ancestor_results a WHERE a.root = b.workflow_step_uuid) END AS ancestors
+         FROM parsed p
+         LEFT JOIN moved b ON b.msg_id = p.msg_id
+         LEFT JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
+         LEFT JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
+         LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+         LEFT JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+         ORDER BY p.msg_id",
+        ancestors = ancestors_walk_sql!("moved"),
+    );
+    let rows: Vec<DeliveryRow> = sqlx::query_as(&statement)
+        .bind(vt_seconds)
+        .bind(i64::from(qty))
+        .bind(&fresh)
+        .bind(&redelivered)
+        .bind(WorkflowStepState::InProgress.as_str())
+        .bind(worker_id)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(delivery).collect()
+}
+
+fn delivery(row: DeliveryRow) -> Result<Delivery> {
+    let Some(step_uuid) = row.step_uuid else {
+        return Ok(Delivery::Unreadable {
+            msg_id: row.msg_id,
+            body: row.message,
+        });
+    };
+    if !row.claimed {
+        return Ok(Delivery::NotClaimable {
+            msg_id: row.msg_id,
+            step_uuid,
+            actual: row.actual.as_deref().map(parse_step_state).transpose()?,
+        });
+    }
+    let context = row.context.into_row().ok_or_else(|| {
+        Error::Corrupt(format!(
+            "claimed step {step_uuid} is missing its task, template or namespace"
+        ))
+    })?;
+    Ok(Delivery::Claimed {
+        msg_id: row.msg_id,
+        read_ct: row.read_ct,
+        step: Box::new(context.into_claimed(step_uuid)),
+    })
+}

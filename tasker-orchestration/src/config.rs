@@ -53,6 +53,7 @@ impl OrchestrationConfig {
             pool: PoolConfig {
                 max_connections: c.database.max_connections,
                 acquire_timeout: Duration::from_millis(c.database.acquire_timeout_ms),
+                ..PoolConfig::default()
             },
             staleness: StalenessThresholds {
                 waiting_for_dependencies_minutes: minutes(s.max_waiting_for_dependencies_minutes),
@@ -78,6 +79,7 @@ impl OrchestrationConfig {
             pool: PoolConfig {
                 max_connections: 12,
                 acquire_timeout: Duration::from_secs(10),
+                ..PoolConfig::default()
             },
             staleness: StalenessThresholds::default(),
             staleness_interval: Duration::from_secs(60),

@@ -1482,6 +1482,63 @@ async fn completing_a_step_enqueues_the_children_it_makes_ready() {
     assert_eq!(state_of(&db, other.steps["left"]).await, Pending);
 }
 
+/// A connection used recently is handed out without a ping (a round trip in front of
+/// every claim and submit): if it broke while idle, its next statement fails and the
+/// caller's retry or redelivery takes over. (sqlx also checks each connection as it is
+/// released, so one that broke while in use never reaches the pool.) One idle for `ping_if_idle_for` is pinged
+/// first, and a broken one is replaced without anyone noticing.
+#[tokio::test]
+async fn pooled_connections_are_pinged_only_after_sitting_idle() {
+    use std::time::Duration;
+    use tasker_shared::database::{PoolConfig, connect};
+
+    let db = TestDb::new().await;
+    let break_connection = async |pool: &sqlx::PgPool| {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        // sqlx checks a connection on its way back to the pool; break it only once it
+        // is back and idle.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while pool.num_idle() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the connection returns to the pool");
+        // Waits (up to 5 s) until the backend is gone.
+        let gone: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert!(gone);
+    };
+    let one = |ping_if_idle_for| PoolConfig {
+        max_connections: 1,
+        ping_if_idle_for,
+        ..PoolConfig::default()
+    };
+
+    let busy = connect(&db.url, &one(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    break_connection(&busy).await;
+    let failed = sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+        .fetch_one(&busy)
+        .await;
+    assert!(failed.is_err(), "handed out unchecked: {failed:?}");
+
+    let idle = connect(&db.url, &one(Duration::ZERO)).await.unwrap();
+    break_connection(&idle).await;
+    let replaced: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&idle)
+        .await
+        .unwrap();
+    assert_eq!(replaced, 1);
+}
+
 #[tokio::test]
 async fn pooled_connections_reuse_one_plan_per_statement() {
     use tasker_shared::database::{PoolConfig, connect};

@@ -50,6 +50,7 @@ impl WorkerConfig {
         config.pool = PoolConfig {
             max_connections: c.database.max_connections,
             acquire_timeout: Duration::from_millis(c.database.acquire_timeout_ms),
+            ..PoolConfig::default()
         };
         config
     }
@@ -70,6 +71,7 @@ impl WorkerConfig {
             pool: PoolConfig {
                 max_connections: 8,
                 acquire_timeout: Duration::from_secs(10),
+                ..PoolConfig::default()
             },
         }
     }

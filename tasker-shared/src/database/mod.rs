@@ -41,6 +41,9 @@ pub struct PoolConfig {
     pub max_connections: u32,
     /// How long to wait for a free connection.
     pub acquire_timeout: Duration,
+    /// A connection idle this long is pinged before it is handed out; one used more
+    /// recently is not (see [`connect`]).
+    pub ping_if_idle_for: Duration,
 }
 
 impl Default for PoolConfig {
@@ -48,9 +51,13 @@ impl Default for PoolConfig {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
+            ping_if_idle_for: PING_IF_IDLE_FOR,
         }
     }
 }
+
+/// How long a pooled connection may sit idle before it is pinged on its next acquire.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
 /// Opens a pool. Every connection gets `search_path = public` explicitly, so nothing
 /// depends on the role's name; Tasker's queries qualify `tasker.` and `pgmq.` objects.
@@ -62,6 +69,12 @@ impl Default for PoolConfig {
 /// about as much CPU as running them (docs/benchmarks.md). And `jit = off`: a generic
 /// plan's cost estimate can pass `jit_above_cost` (the claim's did), and compiling it
 /// took 30–50 ms for a statement that runs in a fraction of one.
+///
+/// A pooled connection is pinged before it is handed out only if it sat idle for
+/// [`PoolConfig::ping_if_idle_for`] ([`PING_IF_IDLE_FOR`] by default) or longer. sqlx's default pings on every acquire: a round trip
+/// (and an empty committed transaction) in front of every claim, submit and result
+/// batch. A connection in steady use has just proved itself; one that broke anyway
+/// fails its statement, and every caller already retries or redelivers on that.
 pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?
@@ -71,9 +84,19 @@ pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
             ("jit", "off"),
         ])
         .application_name("tasker");
+    let ping_if_idle_for = config.ping_if_idle_for;
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_if_idle_for {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -34,6 +34,22 @@ struct RawMessage {
     message: serde_json::Value,
 }
 
+/// Decodes rows oldest first (`RETURNING` keeps no order).
+fn in_order<T: DeserializeOwned>(mut rows: Vec<RawMessage>) -> Result<Vec<QueueMessage<T>>> {
+    rows.sort_by_key(|r| r.msg_id);
+    rows.into_iter().map(decode).collect()
+}
+
+fn decode<T: DeserializeOwned>(r: RawMessage) -> Result<QueueMessage<T>> {
+    Ok(QueueMessage {
+        msg_id: r.msg_id,
+        read_ct: r.read_ct,
+        enqueued_at: r.enqueued_at,
+        vt: r.vt,
+        message: serde_json::from_value(r.message)?,
+    })
+}
+
 /// A PGMQ client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PgmqClient {
@@ -128,7 +144,8 @@ impl PgmqClient {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Reads up to `qty` visible messages and hides them for `vt_seconds` (the lease).
+    /// Reads up to `qty` visible messages, oldest first, and hides them for `vt_seconds`
+    /// (the lease).
     pub async fn read<T: DeserializeOwned>(
         &self,
         queue: &QueueName,
@@ -152,17 +169,7 @@ impl PgmqClient {
             .bind(i64::from(qty))
             .fetch_all(executor)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(QueueMessage {
-                    msg_id: r.msg_id,
-                    read_ct: r.read_ct,
-                    enqueued_at: r.enqueued_at,
-                    vt: r.vt,
-                    message: serde_json::from_value(r.message)?,
-                })
-            })
-            .collect()
+        in_order(rows)
     }
 
     /// Deletes a message. Returns whether it still existed.
@@ -179,21 +186,22 @@ impl PgmqClient {
         Ok(deleted.is_some())
     }
 
-    /// Deletes several messages in one statement. Returns how many still existed.
-    pub async fn delete_many<'e>(
+    /// Deletes up to `qty` visible messages and returns them: a read that needs no lease
+    /// and no delete afterwards, for a consumer that handles its messages inside the
+    /// transaction that takes them. Until that transaction ends, other readers skip the
+    /// messages; if it rolls back, they are back as they were (`read_ct` unchanged), so
+    /// a crash or an error in the middle loses nothing.
+    pub async fn take_with<'e, T: DeserializeOwned>(
         executor: impl PgExecutor<'e>,
         queue: &QueueName,
-        msg_ids: &[i64],
-    ) -> Result<u64> {
-        if msg_ids.is_empty() {
-            return Ok(0);
-        }
-        let statement = sql::delete_many(queue);
-        let done = sqlx::query(&statement)
-            .bind(msg_ids)
-            .execute(executor)
+        qty: i32,
+    ) -> Result<Vec<QueueMessage<T>>> {
+        let statement = sql::take(queue);
+        let rows: Vec<RawMessage> = sqlx::query_as(&statement)
+            .bind(i64::from(qty))
+            .fetch_all(executor)
             .await?;
-        Ok(done.rows_affected())
+        in_order(rows)
     }
 
     /// Moves a message to the queue's archive table. Returns whether it still existed.

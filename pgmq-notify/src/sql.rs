@@ -72,11 +72,18 @@ pub fn delete(queue: &QueueName) -> String {
     )
 }
 
-/// Deletes the messages of `$1` (`bigint[]`); returns the ids that existed.
-pub fn delete_many(queue: &QueueName) -> String {
+/// Deletes up to `$1` visible messages, oldest first, skipping rows other readers hold,
+/// and returns them (`msg_id, read_ct, enqueued_at, vt, message`; `read_ct` as stored).
+pub fn take(queue: &QueueName) -> String {
+    let table = queue_table(queue);
     format!(
-        "DELETE FROM {} WHERE msg_id = ANY($1) RETURNING msg_id",
-        queue_table(queue)
+        "DELETE FROM {table}
+         WHERE msg_id IN (SELECT msg_id FROM {table}
+                          WHERE vt <= clock_timestamp()
+                          ORDER BY msg_id
+                          LIMIT $1
+                          FOR UPDATE SKIP LOCKED)
+         RETURNING msg_id, read_ct, enqueued_at, vt, message"
     )
 }
 

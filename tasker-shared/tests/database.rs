@@ -978,11 +978,44 @@ async fn queue_statements_agree_with_pgmq_functions() {
         vec![(ids[0], json!({"n": 4})), (ids[1], json!({"n": 5}))]
     );
     assert_eq!(client.depth(&queue).await.unwrap(), 3);
-    let deleted = PgmqClient::delete_many(&db.pool, &queue, &[ids[0], ids[1], ids[1] + 100])
+
+    // A take deletes what it returns, but only if its transaction commits; meanwhile
+    // other readers skip those messages.
+    assert!(
+        PgmqClient::set_vt(&db.pool, &queue, ids[0], 0)
+            .await
+            .unwrap()
+    );
+    let mut tx = db.pool.begin().await.unwrap();
+    let taken = PgmqClient::take_with::<serde_json::Value>(&mut *tx, &queue, 10)
         .await
         .unwrap();
-    assert_eq!(deleted, 2);
-    assert_eq!(client.depth(&queue).await.unwrap(), 1);
+    let taken: Vec<_> = taken.iter().map(|m| (m.msg_id, m.read_ct)).collect();
+    assert_eq!(
+        taken,
+        vec![(ids[0], 1), (ids[2], 0)],
+        "visible ones only, oldest first"
+    );
+    assert!(
+        client
+            .read::<serde_json::Value>(&queue, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        client.depth(&queue).await.unwrap(),
+        3,
+        "a rollback puts them back"
+    );
+    let mut tx = db.pool.begin().await.unwrap();
+    let taken = PgmqClient::take_with::<serde_json::Value>(&mut *tx, &queue, 1)
+        .await
+        .unwrap();
+    assert_eq!(taken[0].msg_id, ids[0]);
+    tx.commit().await.unwrap();
+    assert_eq!(client.depth(&queue).await.unwrap(), 2);
     shutdown.cancel();
 }
 

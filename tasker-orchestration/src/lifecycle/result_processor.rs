@@ -55,11 +55,13 @@ pub const MAX_RESULT_DELIVERIES: i32 = 10;
 /// a batch costs one commit however many results it holds. Messages are processed in
 /// task order, so concurrent orchestrators take task locks in the same order.
 ///
-/// The batch first runs without savepoints (two round trips fewer per result). If any
-/// result fails, the whole transaction rolls back, leases and read counts included, and
-/// the batch is read again and processed result by result behind savepoints (see
-/// [`process_batch_isolated`]): there, one that fails is rolled back alone and comes back
-/// when its lease ends. Returns how many messages were read.
+/// The batch first runs without savepoints, and its messages are taken (deleted as they
+/// are read, [`PgmqClient::take_with`]) rather than leased and deleted afterwards: three
+/// round trips fewer per batch and two per result. If any result fails (or a message
+/// cannot be decoded), the whole transaction rolls back, which puts the messages back
+/// untouched, and the batch is read again and processed result by result behind
+/// savepoints (see [`process_batch_isolated`]): there, one that fails is rolled back
+/// alone and comes back when its lease ends. Returns how many messages were read.
 pub async fn process_batch(
     pool: &PgPool,
     queue: &QueueName,
@@ -67,7 +69,7 @@ pub async fn process_batch(
     qty: i32,
 ) -> Result<usize> {
     let mut tx = pool.begin().await?;
-    match process_batch_together(&mut tx, queue, vt_seconds, qty).await {
+    match process_batch_together(&mut tx, queue, qty).await {
         Ok((read, outcomes)) => {
             tx.commit().await?;
             for (outcome, elapsed, message) in outcomes {
@@ -79,6 +81,7 @@ pub async fn process_batch(
         Err(error) => {
             // Roll back now, not when the connection is next used: until then the
             // transaction would keep the messages' rows locked from the re-read.
+            // (An empty batch commits above, so an idle poll costs no fallback.)
             tx.rollback().await?;
             tracing::warn!(%error, "a batch of step results failed; processing its results one by one");
             process_batch_isolated(pool, queue, vt_seconds, qty).await
@@ -124,26 +127,33 @@ fn result_span(message: &StepMessage) -> tracing::Span {
 }
 
 /// The batch in the caller's transaction with no savepoints; any failure fails it all.
-/// Returns the count read and each result's outcome, to report after the commit.
+/// Returns the count taken and each result's outcome, to report after the commit.
 async fn process_batch_together(
     conn: &mut PgConnection,
     queue: &QueueName,
-    vt_seconds: i32,
     qty: i32,
 ) -> Result<(usize, Vec<(ResultOutcome, Duration, StepMessage)>)> {
     use tracing::Instrument;
-    let (decoded, read) = read_decoded(&mut *conn, queue, vt_seconds, qty).await?;
-    let mut done = Vec::with_capacity(decoded.len());
-    let mut outcomes = Vec::with_capacity(decoded.len());
-    for (msg_id, _, message) in decoded {
+    let taken = PgmqClient::take_with::<serde_json::Value>(&mut *conn, queue, qty).await?;
+    let read = taken.len();
+    let mut messages = taken
+        .into_iter()
+        .map(|m| {
+            // Archiving an unreadable message is the careful path's job.
+            serde_json::from_value::<StepMessage>(m.message).map_err(|e| {
+                Error::Corrupt(format!("unreadable step result message {}: {e}", m.msg_id))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    messages.sort_by_key(|m| m.task_uuid);
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for message in messages {
         let clock = std::time::Instant::now();
         let outcome = process(&mut *conn, &message)
             .instrument(result_span(&message))
             .await?;
-        done.push(msg_id);
         outcomes.push((outcome, clock.elapsed(), message));
     }
-    PgmqClient::delete_many(&mut *conn, queue, &done).await?;
     Ok((read, outcomes))
 }
 

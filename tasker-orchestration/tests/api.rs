@@ -79,6 +79,40 @@ fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
 
+/// `POST /v1/tasks` answers with the task as committed, built from what it wrote rather
+/// than read back; it must say exactly what a read right after it says.
+#[tokio::test]
+async fn a_created_task_reads_back_as_the_post_answered() {
+    let api = Api::new(TaskerConfig::default()).await;
+    let join = "name: join\nnamespace_name: apins\nversion: 2.1.0\nsteps:\n  - name: z\n    handler: { callable: c }\n  - name: y\n    handler: { callable: c }\n    retry: { max_attempts: 7 }\n  - name: m\n    dependencies: [z, y]\n    handler: { callable: c }\n  - name: last\n    dependencies: [m]\n    handler: { callable: c }\n";
+    named_task::register(&api.db.pool, &TaskTemplate::from_yaml(join, "t").unwrap())
+        .await
+        .unwrap();
+    let (s, posted) = api
+        .send(
+            "POST",
+            "/v1/tasks",
+            json!({
+                "namespace": "apins", "name": "join",
+                "context": {"order": {"id": 7, "lines": [1, 2.5, "x"]}, "flag": true},
+                "initiator": "me", "source_system": "tests", "reason": "compare",
+                "tags": ["b", "a"], "priority": 5,
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{posted}");
+    assert_eq!(posted["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(posted["status"], "steps_in_process");
+    let (s, read) = api
+        .get(&format!(
+            "/v1/tasks/{}",
+            posted["task_uuid"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(posted, read);
+}
+
 #[tokio::test]
 async fn task_routes() {
     let api = Api::new(TaskerConfig::default()).await;

@@ -1,13 +1,15 @@
 //! Creating a task from a registered template.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use tasker_shared::api::TaskRequest;
+use tasker_shared::database::step::{StepDetail, StepReadinessStatus};
 use tasker_shared::database::{named_task, task, transition};
 use tasker_shared::identity::{self, identity_hash};
-use tasker_shared::state_machine::TaskState;
+use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::step_enqueuer::{TaskRoute, enqueue_steps};
 use crate::error::Error;
@@ -39,12 +41,20 @@ impl From<tasker_shared::database::Error> for CreateTaskError {
 }
 
 /// A created task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CreatedTask {
     /// The task.
     pub task_uuid: Uuid,
     /// Steps enqueued at once (the roots).
     pub enqueued_steps: usize,
+    /// The task as committed: what reading it back right after the commit returns,
+    /// before any worker touched it (`POST /v1/tasks` answers with it, so it need not
+    /// read the task back).
+    pub record: task::TaskRecord,
+    /// Its steps as committed, in creation order (like [`step::list_for_task`]).
+    ///
+    /// [`step::list_for_task`]: tasker_shared::database::step::list_for_task
+    pub steps: Vec<StepDetail>,
 }
 
 /// Validates the request, creates the task with its steps, enqueues the root steps and
@@ -133,10 +143,86 @@ pub async fn create_task(
         template = %named.template.full_name(),
         "task created"
     );
+    let steps = committed_steps(&named, &created, &enqueued);
+    let record = task::TaskRecord {
+        task_uuid: created.task_uuid,
+        named_task_uuid: named.named_task_uuid,
+        name: named.name.clone(),
+        namespace: named.namespace.clone(),
+        version: named.version.clone(),
+        status: TaskState::StepsInProcess.as_str().to_string(),
+        created_at: created.created_at,
+        // The transition to steps_in_process stamped now(), the transaction's time.
+        updated_at: created.created_at,
+        completed_at: None,
+        context: new.context,
+        initiator: new.initiator,
+        source_system: new.source_system,
+        reason: new.reason,
+        priority: new.priority,
+        tags: json!(new.tags),
+        correlation_id: new.correlation_id,
+        parent_correlation_id: new.parent_correlation_id,
+    };
     Ok(CreatedTask {
         task_uuid: created.task_uuid,
         enqueued_steps: enqueued.len(),
+        record,
+        steps,
     })
+}
+
+/// The steps of a task just created, as `get_step_readiness_status` reads them: the
+/// `enqueued` ones (the roots) and the others `pending` behind them, none attempted.
+fn committed_steps(
+    named: &named_task::NamedTask,
+    created: &task::CreatedTask,
+    enqueued: &[Uuid],
+) -> Vec<StepDetail> {
+    let at: DateTime<Utc> = created.created_at;
+    let mut steps: Vec<StepDetail> = named
+        .template
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let step_uuid = *created.steps.get(&step.name)?;
+            let named_step_uuid = *created.named_steps.get(&step.name)?;
+            let state = if enqueued.contains(&step_uuid) {
+                WorkflowStepState::Enqueued
+            } else {
+                WorkflowStepState::Pending
+            };
+            let parents = i32::try_from(step.dependencies.len()).unwrap_or(i32::MAX);
+            let mut parent_names = step.dependencies.clone();
+            parent_names.sort();
+            Some(StepDetail {
+                readiness: StepReadinessStatus {
+                    workflow_step_uuid: step_uuid,
+                    task_uuid: created.task_uuid,
+                    named_step_uuid,
+                    name: step.name.clone(),
+                    current_state: state.as_str().to_string(),
+                    dependencies_satisfied: parents == 0,
+                    // Never attempted: attempts equal the (zero) baseline.
+                    retry_eligible: true,
+                    ready_for_execution: state == WorkflowStepState::Pending && parents == 0,
+                    last_failure_at: None,
+                    next_retry_at: None,
+                    total_parents: parents,
+                    completed_parents: 0,
+                    attempts: 0,
+                    max_attempts: i32::try_from(step.retry.max_attempts).unwrap_or(i32::MAX),
+                    last_attempted_at: None,
+                },
+                results: None,
+                created_at: at,
+                completed_at: None,
+                parent_names,
+            })
+        })
+        .collect();
+    steps.sort_by_key(|s| s.readiness.workflow_step_uuid);
+    steps
 }
 
 /// Creates tasks on a pool (see [`create_task`]).

@@ -54,7 +54,8 @@ pub async fn create_task(
         },
         CreateTaskError::Internal(e) => e.into(),
     })?;
-    let response = load_task(&state, created.task_uuid).await?;
+    // The task as committed, built from what creating it wrote: no read-back.
+    let response = view(created.record, created.steps)?;
     Ok((StatusCode::CREATED, Json(response)))
 }
 
@@ -80,8 +81,16 @@ async fn load_task(state: &AppState, task_uuid: Uuid) -> Result<TaskResponse, Ap
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("task {task_uuid} not found")))?;
     let details = step::list_for_task(&state.pool, task_uuid).await?;
-    // The steps are read already: the counts come from them rather than from a second
-    // pass over the same steps in tasker.get_task_execution_context.
+    view(record, details)
+}
+
+/// A task's response from its row and its steps. The steps are at hand already: the
+/// counts come from them rather than from a second pass over the same steps in
+/// tasker.get_task_execution_context.
+fn view(
+    record: task::TaskRecord,
+    details: Vec<step::StepDetail>,
+) -> Result<TaskResponse, ApiError> {
     let ctx = task::TaskExecutionContext::from_steps(
         record.task_uuid,
         record.named_task_uuid,

@@ -46,6 +46,10 @@ pub struct CreatedTask {
     pub steps: HashMap<String, Uuid>,
     /// Steps without dependencies.
     pub root_steps: Vec<Uuid>,
+    /// Step name → its named step (the template registry's row).
+    pub named_steps: HashMap<String, Uuid>,
+    /// When the task and its steps were created (the transaction's `now()`).
+    pub created_at: DateTime<Utc>,
 }
 
 /// What [`create`] did.
@@ -69,7 +73,7 @@ pub async fn create(
     new: &NewTask,
 ) -> Result<CreateOutcome> {
     let metadata = json!({"event": "initialized"});
-    let inserted: Option<Uuid> = sqlx::query_scalar(
+    let inserted: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "WITH t AS (
              INSERT INTO tasker.tasks
                  (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
@@ -77,13 +81,13 @@ pub async fn create(
                   current_state, state_sort_key, state_changed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 1, now())
              ON CONFLICT (identity_hash) DO NOTHING
-             RETURNING task_uuid
+             RETURNING task_uuid, created_at
          ), history AS (
              INSERT INTO tasker.task_transitions
                  (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
              SELECT $12, t.task_uuid, 'pending', NULL, $13, 1 FROM t
          )
-         SELECT task_uuid FROM t",
+         SELECT task_uuid, created_at FROM t",
     )
     .bind(new.task_uuid)
     .bind(named_task.named_task_uuid)
@@ -100,7 +104,7 @@ pub async fn create(
     .bind(&metadata)
     .fetch_optional(&mut *conn)
     .await?;
-    if inserted.is_none() {
+    let Some((_, created_at)) = inserted else {
         let existing: Uuid =
             sqlx::query_scalar("SELECT task_uuid FROM tasker.tasks WHERE identity_hash = $1")
                 .bind(&new.identity_hash)
@@ -109,7 +113,7 @@ pub async fn create(
         return Ok(CreateOutcome::Duplicate {
             existing_task_uuid: existing,
         });
-    }
+    };
 
     let template = &named_task.template;
     let names: Vec<&str> = template.steps.iter().map(|s| s.name.as_str()).collect();
@@ -160,6 +164,8 @@ pub async fn create(
         task_uuid: new.task_uuid,
         steps,
         root_steps,
+        named_steps,
+        created_at,
     }))
 }
 

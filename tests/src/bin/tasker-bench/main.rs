@@ -133,7 +133,7 @@ async fn main() {
 
     if wants("work") {
         eprintln!("bench: database work per task");
-        let work = workload::db_work(&driver, &pool, 50, idle).await;
+        let work = workload::db_work(&driver, &pool, 100, idle).await;
         report.value(
             "committed transactions per linear-4 task",
             work.0,

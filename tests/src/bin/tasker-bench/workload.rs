@@ -293,6 +293,10 @@ async fn counters(pool: &PgPool) -> (i64, i64) {
     (xact, xid)
 }
 
+/// How long backends may hold statistics before PostgreSQL's cumulative statistics see
+/// them (PGSTAT_IDLE_INTERVAL, 10 s), with a margin.
+const STATS_FLUSH: Duration = Duration::from_secs(11);
+
 /// Committed transactions per second of an idle server and worker.
 pub async fn idle_rate(pool: &PgPool, window: Duration) -> f64 {
     sqlx::query("SELECT pg_stat_force_next_flush()")
@@ -318,7 +322,11 @@ pub async fn db_work(driver: &Driver, pool: &PgPool, n: usize, idle: f64) -> (f6
         .execute(pool)
         .await
         .is_ok();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // pg_stat_database counts a backend's commits when it flushes its statistics: at
+    // most once a second while busy, and up to 10 s late once idle. Reading the counter
+    // sooner mixes in the previous phase's commits (the figure moved between 13 and 24
+    // per task from run to run), so both readings wait out the flush interval.
+    tokio::time::sleep(STATS_FLUSH).await;
     let (xa, ia) = counters(pool).await;
     let lsn_a: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
         .fetch_one(pool)
@@ -326,7 +334,7 @@ pub async fn db_work(driver: &Driver, pool: &PgPool, n: usize, idle: f64) -> (f6
         .unwrap();
     let t = Instant::now();
     driver.latencies("bench_linear", n).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(STATS_FLUSH).await;
     let lsn_b: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
         .fetch_one(pool)
         .await

@@ -77,11 +77,15 @@ impl Error {
     }
 
     /// Whether retrying the whole transaction may succeed (serialization failures,
-    /// deadlocks, lost connections).
+    /// deadlocks, lost connections: class 08, and class 57's shutdowns and terminated
+    /// backends, which a pooled connection reports when its server went away).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("40001" | "40P01"))
+                matches!(
+                    db.code().as_deref(),
+                    Some("40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                ) || db.code().is_some_and(|c| c.starts_with("08"))
             }
             Error::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,

@@ -130,7 +130,8 @@ impl PgmqClient {
             .iter()
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()?;
-        // WITH ORDINALITY keeps the ids in the order of `msgs`.
+        // The rows go in in the order of `msgs`, so their ids (an identity) ascend in that
+        // order; RETURNING keeps no order, hence the sort.
         let statement = sql::insert_with_notify(
             queue,
             "SELECT clock_timestamp() + make_interval(secs => $2), m
@@ -141,7 +142,9 @@ impl PgmqClient {
             .bind(delay_seconds)
             .fetch_all(executor)
             .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Reads up to `qty` visible messages, oldest first, and hides them for `vt_seconds`

@@ -76,14 +76,18 @@ pub fn delete(queue: &QueueName) -> String {
 /// and returns them (`msg_id, read_ct, enqueued_at, vt, message`; `read_ct` as stored).
 pub fn take(queue: &QueueName) -> String {
     let table = queue_table(queue);
+    // The locking SELECT is a CTE, which PostgreSQL runs once (a subquery could be
+    // re-run and take more rows than asked).
     format!(
-        "DELETE FROM {table}
-         WHERE msg_id IN (SELECT msg_id FROM {table}
-                          WHERE vt <= clock_timestamp()
-                          ORDER BY msg_id
-                          LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
-         RETURNING msg_id, read_ct, enqueued_at, vt, message"
+        "WITH visible AS (
+             SELECT msg_id FROM {table}
+             WHERE vt <= clock_timestamp()
+             ORDER BY msg_id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         DELETE FROM {table} m USING visible WHERE m.msg_id = visible.msg_id
+         RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message"
     )
 }
 

@@ -84,7 +84,8 @@ fn code(v: &Value) -> &str {
 #[tokio::test]
 async fn a_created_task_reads_back_as_the_post_answered() {
     let api = Api::new(TaskerConfig::default()).await;
-    let join = "name: join\nnamespace_name: apins\nversion: 2.1.0\nsteps:\n  - name: z\n    handler: { callable: c }\n  - name: y\n    handler: { callable: c }\n    retry: { max_attempts: 7 }\n  - name: m\n    dependencies: [z, y]\n    handler: { callable: c }\n  - name: last\n    dependencies: [m]\n    handler: { callable: c }\n";
+    // Parent names that byte order and a linguistic collation sort differently.
+    let join = "name: join\nnamespace_name: apins\nversion: 2.1.0\nsteps:\n  - name: ab\n    handler: { callable: c }\n  - name: a_z\n    handler: { callable: c }\n    retry: { max_attempts: 7 }\n  - name: m\n    dependencies: [ab, a_z]\n    handler: { callable: c }\n  - name: last\n    dependencies: [m]\n    handler: { callable: c }\n";
     named_task::register(&api.db.pool, &TaskTemplate::from_yaml(join, "t").unwrap())
         .await
         .unwrap();

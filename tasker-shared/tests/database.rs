@@ -675,6 +675,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
                 actual,
             } => stale.push((msg_id, step_uuid, actual)),
             Delivery::Unreadable { msg_id, .. } => unreadable.push(msg_id),
+            broken @ Delivery::Broken { .. } => panic!("{broken:?}"),
         }
     }
     assert_eq!(claimed.len(), 2);
@@ -738,6 +739,45 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
         .await
         .unwrap();
     assert_eq!(history.last().unwrap().metadata["redelivered"], json!(true));
+
+    // Two messages for a step whose worker was lost: the redelivered one takes it over,
+    // even when a fresh duplicate is older.
+    let c = create(&db, &nt).await;
+    walk(&db, c.steps["start"], &[Pending, Enqueued, InProgress]).await;
+    let sent = PgmqClient::send_batch_with_notify(
+        &db.pool,
+        &queue,
+        &[msg(&c, "start"), msg(&c, "start")],
+        0,
+    )
+    .await
+    .unwrap();
+    let (fresh, redelivered) = (sent[0], sent[1]);
+    assert!(
+        PgmqClient::set_vt(&db.pool, &queue, fresh, 30)
+            .await
+            .unwrap()
+    );
+    let first = client
+        .read::<serde_json::Value>(&queue, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(first[0].msg_id, redelivered);
+    assert!(
+        PgmqClient::set_vt(&db.pool, &queue, fresh, 0)
+            .await
+            .unwrap()
+    );
+    let both = claim::from_queue(&mut conn, &queue, "w3", 30, 10)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&both[..], [
+            Delivery::NotClaimable { msg_id: a, actual: Some(InProgress), .. },
+            Delivery::Claimed { msg_id: b, read_ct: 2, .. },
+        ] if *a == fresh && *b == redelivered),
+        "{both:?}"
+    );
 }
 
 #[tokio::test]

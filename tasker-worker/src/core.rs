@@ -238,6 +238,10 @@ impl Runtime {
                         tracing::warn!(%error, msg_id, "dropping a stale step message failed; it will come back");
                     }
                 }
+                Delivery::Broken { msg_id, error } => {
+                    // Left to its lease: a later delivery may read it whole.
+                    tracing::error!(%queue, msg_id, %error, "a step message could not be claimed");
+                }
                 Delivery::Unreadable { msg_id, body } => {
                     tracing::error!(%queue, msg_id, %body, "unreadable step message archived");
                     if let Err(error) = PgmqClient::archive(&self.pool, &queue, msg_id).await {

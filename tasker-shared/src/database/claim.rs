@@ -45,6 +45,15 @@ pub enum Delivery {
         /// Its body.
         body: Value,
     },
+    /// The row could not be turned into one of the above (a corrupt state name, or a
+    /// claimed step without its task, template or namespace: the foreign keys rule this
+    /// out). Reported alone, so it does not hold back the rest of the read.
+    Broken {
+        /// The message.
+        msg_id: i64,
+        /// What was wrong.
+        error: String,
+    },
 }
 
 #[derive(sqlx::FromRow)]
@@ -106,7 +115,7 @@ impl OptionalContext {
 /// every ancestor's result), in one statement that commits on its own. A message read
 /// before (its last lease ended) may also reclaim a step still `in_progress`: its worker
 /// is gone. Steps are locked in `step_uuid` order, so overlapping reads cannot deadlock;
-/// of several messages naming one step, the oldest claims it.
+/// of several messages naming one step, a redelivered one claims it, else the oldest.
 ///
 /// Every leased message comes back, in `msg_id` order; the caller deletes the stale
 /// ones and archives the unreadable ones.
@@ -126,16 +135,20 @@ pub async fn from_queue(
     )?;
     let redelivered = step_sources(WorkflowStepState::CLAIMABLE, WorkflowStepState::InProgress)?;
     let table = pgmq_notify::sql::queue_table(queue);
-    // `parsed` keeps every leased message; `wanted` the oldest message per step. The
-    // UUID test guards the cast, so one malformed body cannot fail the whole read.
+    // `parsed` keeps every leased message; `wanted` one message per step: a redelivered
+    // one first (only it may take over a step still `in_progress` from a lost worker),
+    // else the oldest. The UUID test guards the cast, so one malformed body cannot fail
+    // the whole read.
     let statement = format!(
-        "WITH RECURSIVE leased AS (
+        "WITH RECURSIVE visible AS (
+             SELECT msg_id FROM {table}
+             WHERE vt <= clock_timestamp()
+             ORDER BY msg_id LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         ), leased AS (
              UPDATE {table} m
              SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
-             FROM (SELECT msg_id FROM {table}
-                   WHERE vt <= clock_timestamp()
-                   ORDER BY msg_id LIMIT $2
-                   FOR UPDATE SKIP LOCKED) v
+             FROM visible v
              WHERE m.msg_id = v.msg_id
              RETURNING m.msg_id, m.read_ct, m.message
          ), parsed AS (
@@ -147,7 +160,7 @@ pub async fn from_queue(
          ), wanted AS (
              SELECT DISTINCT ON (step_uuid) msg_id, read_ct, step_uuid
              FROM parsed WHERE step_uuid IS NOT NULL
-             ORDER BY step_uuid, msg_id
+             ORDER BY step_uuid, read_ct > 1 DESC, msg_id
          ), old AS (
              SELECT ws.workflow_step_uuid, ws.current_state, w.msg_id, w.read_ct
              FROM tasker.workflow_steps ws
@@ -200,7 +213,16 @@ pub async fn from_queue(
         .bind(worker_id)
         .fetch_all(conn)
         .await?;
-    rows.into_iter().map(delivery).collect()
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let msg_id = row.msg_id;
+            delivery(row).unwrap_or_else(|e| Delivery::Broken {
+                msg_id,
+                error: e.to_string(),
+            })
+        })
+        .collect())
 }
 
 fn delivery(row: DeliveryRow) -> Result<Delivery> {

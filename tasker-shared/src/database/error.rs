@@ -77,16 +77,26 @@ impl Error {
     }
 
     /// Whether retrying the whole transaction may succeed (serialization failures,
-    /// deadlocks, lost connections: class 08, and class 57's shutdowns and terminated
-    /// backends, which a pooled connection reports when its server went away).
+    /// deadlocks, lost connections: the connection exceptions of class 08 but for a
+    /// protocol violation, and class 57's shutdowns and terminated backends, which a
+    /// pooled connection reports when its server went away).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Database(sqlx::Error::Database(db)) => {
-                matches!(
-                    db.code().as_deref(),
-                    Some("40001" | "40P01" | "57P01" | "57P02" | "57P03")
-                ) || db.code().is_some_and(|c| c.starts_with("08"))
-            }
+            Error::Database(sqlx::Error::Database(db)) => matches!(
+                db.code().as_deref(),
+                Some(
+                    "40001"
+                        | "40P01"
+                        | "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "08000"
+                        | "08001"
+                        | "08003"
+                        | "08004"
+                        | "08006"
+                )
+            ),
             Error::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
             ) => true,

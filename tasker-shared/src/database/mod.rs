@@ -71,10 +71,12 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 /// took 30–50 ms for a statement that runs in a fraction of one.
 ///
 /// A pooled connection is pinged before it is handed out only if it sat idle for
-/// [`PoolConfig::ping_if_idle_for`] ([`PING_IF_IDLE_FOR`] by default) or longer. sqlx's default pings on every acquire: a round trip
-/// (and an empty committed transaction) in front of every claim, submit and result
-/// batch. A connection in steady use has just proved itself; one that broke anyway
-/// fails its statement, and every caller already retries or redelivers on that.
+/// [`PoolConfig::ping_if_idle_for`] ([`PING_IF_IDLE_FOR`] by default) or longer.
+/// sqlx's default pings on every acquire: a round trip in front of every claim, submit
+/// and result batch. (sqlx also pings each connection as it goes back to the pool, in
+/// the background, so one that broke while in use never returns.) A connection in
+/// steady use has just proved itself; one that broke while idle fails its statement
+/// with a transient error, and every caller retries or redelivers on that.
 pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?

@@ -91,7 +91,10 @@ pub struct StepDetail {
     pub parent_names: Vec<String>,
 }
 
-const PARENT_NAMES: &str = "COALESCE((SELECT array_agg(pn.name::text ORDER BY pn.name)
+// Byte order (COLLATE "C"), whatever the database's collation: the same order Rust's
+// sort gives, so `POST /v1/tasks` (built in memory) and a read agree.
+const PARENT_NAMES: &str =
+    "COALESCE((SELECT array_agg(pn.name::text ORDER BY pn.name COLLATE \"C\")
         FROM tasker.workflow_step_edges e
         JOIN tasker.workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
         JOIN tasker.named_steps pn ON pn.named_step_uuid = p.named_step_uuid
@@ -395,7 +398,11 @@ async fn store_result_fenced(
     let ids = [step_uuid];
     // Fenced on the attempt, the state moves and the result is stored; with a handover
     // the messages move in the same statement, only if the step did. (Data-modifying
-    // CTEs run to completion whether or not the final SELECT reads them.)
+    // CTEs run to completion whether or not the final SELECT reads them.) The worker
+    // message is deleted only if no one holds its row: a reader re-leasing it (its lease
+    // ran out) locks the message before the step, the reverse of this statement, and
+    // waiting for it could deadlock. That reader then finds the step no longer
+    // claimable and deletes the message itself.
     let statement = match handover {
         None => concat!(
             step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
@@ -404,7 +411,10 @@ async fn store_result_fenced(
         .to_string(),
         Some(h) => format!(
             "{transition}, handed_back AS (
-                 DELETE FROM {worker_table} WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
+                 DELETE FROM {worker_table}
+                 WHERE msg_id IN (SELECT msg_id FROM {worker_table}
+                                  WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
+                                  FOR UPDATE SKIP LOCKED)
              ), handed_over AS ({send})
              SELECT from_state FROM moved",
             transition = step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),

@@ -45,22 +45,33 @@ pub fn insert_with_notify(queue: &QueueName, rows: &str) -> String {
     )
 }
 
+/// The CTE `visible AS (...)`: the ids of up to `limit` (a parameter such as `$2`)
+/// visible messages, oldest first, locked, skipping rows other readers hold. As a CTE
+/// PostgreSQL runs it once; a subquery could be re-run and take more rows than asked.
+pub fn visible_cte(queue: &QueueName, limit: &str) -> String {
+    format!(
+        "visible AS (
+             SELECT msg_id FROM {}
+             WHERE vt <= clock_timestamp()
+             ORDER BY msg_id
+             LIMIT {limit}
+             FOR UPDATE SKIP LOCKED
+         )",
+        queue_table(queue)
+    )
+}
+
 /// Leases up to `$2` visible messages, oldest first, for `$1` seconds, skipping rows
 /// other readers hold; returns `msg_id, read_ct, enqueued_at, vt, message`.
 pub fn read(queue: &QueueName) -> String {
     let table = queue_table(queue);
     format!(
-        "WITH visible AS (
-             SELECT msg_id FROM {table}
-             WHERE vt <= clock_timestamp()
-             ORDER BY msg_id
-             LIMIT $2
-             FOR UPDATE SKIP LOCKED
-         )
+        "WITH {visible}
          UPDATE {table} m
          SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
          FROM visible WHERE m.msg_id = visible.msg_id
-         RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message"
+         RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message",
+        visible = visible_cte(queue, "$2"),
     )
 }
 
@@ -75,19 +86,12 @@ pub fn delete(queue: &QueueName) -> String {
 /// Deletes up to `$1` visible messages, oldest first, skipping rows other readers hold,
 /// and returns them (`msg_id, read_ct, enqueued_at, vt, message`; `read_ct` as stored).
 pub fn take(queue: &QueueName) -> String {
-    let table = queue_table(queue);
-    // The locking SELECT is a CTE, which PostgreSQL runs once (a subquery could be
-    // re-run and take more rows than asked).
     format!(
-        "WITH visible AS (
-             SELECT msg_id FROM {table}
-             WHERE vt <= clock_timestamp()
-             ORDER BY msg_id
-             LIMIT $1
-             FOR UPDATE SKIP LOCKED
-         )
+        "WITH {visible}
          DELETE FROM {table} m USING visible WHERE m.msg_id = visible.msg_id
-         RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message"
+         RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message",
+        table = queue_table(queue),
+        visible = visible_cte(queue, "$1"),
     )
 }
 

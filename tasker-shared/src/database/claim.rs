@@ -140,12 +140,7 @@ pub async fn from_queue(
     // else the oldest. The UUID test guards the cast, so one malformed body cannot fail
     // the whole read.
     let statement = format!(
-        "WITH RECURSIVE visible AS (
-             SELECT msg_id FROM {table}
-             WHERE vt <= clock_timestamp()
-             ORDER BY msg_id LIMIT $2
-             FOR UPDATE SKIP LOCKED
-         ), leased AS (
+        "WITH RECURSIVE {visible}, leased AS (
              UPDATE {table} m
              SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
              FROM visible v
@@ -203,6 +198,7 @@ pub async fn from_queue(
          LEFT JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
          ORDER BY p.msg_id",
         ancestors = ancestors_walk_sql!("moved"),
+        visible = pgmq_notify::sql::visible_cte(queue, "$2"),
     );
     let rows: Vec<DeliveryRow> = sqlx::query_as(&statement)
         .bind(vt_seconds)

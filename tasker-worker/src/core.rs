@@ -221,11 +221,7 @@ impl Runtime {
                 }
                 Delivery::Claimed { msg_id, step, .. } => claimed.push(ClaimedMessage {
                     msg_id,
-                    message: StepMessage {
-                        task_uuid: step.task_uuid,
-                        step_uuid: step.step_uuid,
-                        correlation_id: step.correlation_id,
-                    },
+                    message: step.message(),
                     step: *step,
                 }),
                 Delivery::NotClaimable {
@@ -264,11 +260,7 @@ impl Runtime {
     ) -> Result<()> {
         tracing::error!(step_uuid = %step.step_uuid, attempt = step.attempt, max_attempts = step.max_attempts, "step failed: every attempt was lost with its worker");
         let result = executor::lost_worker_result(step, &self.worker_id);
-        let message = StepMessage {
-            task_uuid: step.task_uuid,
-            step_uuid: step.step_uuid,
-            correlation_id: step.correlation_id,
-        };
+        let message = step.message();
         let mut tx = self.pool.begin().await?;
         if step::record_result(&mut tx, step.step_uuid, step.attempt, &result)
             .await?

@@ -14,6 +14,7 @@ use super::transition::{
 use super::{Error, Result};
 use pgmq_notify::QueueName;
 
+use crate::messaging::StepMessage;
 use crate::results::StepExecutionResult;
 use crate::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
 
@@ -158,6 +159,15 @@ pub struct ClaimedStep {
 }
 
 impl ClaimedStep {
+    /// The step's message, as the orchestration sent it and expects it back.
+    pub fn message(&self) -> StepMessage {
+        StepMessage {
+            task_uuid: self.task_uuid,
+            step_uuid: self.step_uuid,
+            correlation_id: self.correlation_id,
+        }
+    }
+
     /// Whether this attempt is past the step's budget. Only a redelivery gets here: a
     /// worker took the step and vanished (crashed, or was killed by its handler) often
     /// enough to use every attempt. Running it again could crash the next worker too,
@@ -642,11 +652,12 @@ pub async fn complete(
     let enqueued_sources =
         step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
     let ids = [step_uuid];
-    let row: Option<(String, Vec<Uuid>)> = match children {
+    // A row comes back only if the step moved: the children enqueued, maybe none.
+    let enqueued: Option<Vec<Uuid>> = match children {
         None => {
-            sqlx::query_as(concat!(
+            sqlx::query_scalar(concat!(
                 step_transition_sql!(fence = "", set = ""),
-                "SELECT from_state, '{}'::uuid[] FROM moved"
+                "SELECT '{}'::uuid[] FROM moved"
             ))
             .bind(&ids[..])
             .bind(&sources)
@@ -686,8 +697,7 @@ pub async fn complete(
                      SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $6, 'pending', $7, state_sort_key
                      FROM enqueued
                  ), sent AS ({send})
-                 SELECT from_state,
-                        ARRAY(SELECT workflow_step_uuid FROM enqueued ORDER BY workflow_step_uuid)
+                 SELECT ARRAY(SELECT workflow_step_uuid FROM enqueued ORDER BY workflow_step_uuid)
                  FROM moved",
                 transition = step_transition_sql!(fence = "", set = ""),
                 send = pgmq_notify::sql::insert_with_notify(
@@ -698,7 +708,7 @@ pub async fn complete(
                      FROM enqueued"
                 ),
             );
-            sqlx::query_as(&statement)
+            sqlx::query_scalar(&statement)
                 .bind(&ids[..])
                 .bind(&sources)
                 .bind(WorkflowStepState::Complete.as_str())
@@ -711,11 +721,7 @@ pub async fn complete(
                 .await?
         }
     };
-    row.map(|(from, enqueued)| {
-        parse_step_state(&from)?;
-        Ok(enqueued)
-    })
-    .transpose()
+    Ok(enqueued)
 }
 
 /// Records when a step's next attempt becomes visible.

@@ -69,7 +69,7 @@ pub fn read(queue: &QueueName) -> String {
         "WITH {visible}
          UPDATE {table} m
          SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
-         FROM visible WHERE m.msg_id = visible.msg_id
+         WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM visible))
          RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message",
         visible = visible_cte(queue, "$2"),
     )
@@ -88,7 +88,7 @@ pub fn delete(queue: &QueueName) -> String {
 pub fn take(queue: &QueueName) -> String {
     format!(
         "WITH {visible}
-         DELETE FROM {table} m USING visible WHERE m.msg_id = visible.msg_id
+         DELETE FROM {table} m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM visible))
          RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message",
         table = queue_table(queue),
         visible = visible_cte(queue, "$1"),

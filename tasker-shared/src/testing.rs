@@ -154,7 +154,7 @@ impl TestDb {
         let url = with_database(&admin, &name);
         let options = PgConnectOptions::from_str(&url)
             .expect("test database URL")
-            .options([("search_path", "public")]);
+            .options(crate::database::SESSION_SETTINGS);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(options)

@@ -1629,6 +1629,11 @@ async fn pooled_connections_reuse_one_plan_per_statement() {
         .await
         .unwrap();
     assert_eq!(jit, "off");
+    let seqscan: String = sqlx::query_scalar("SHOW enable_seqscan")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seqscan, "off");
     let path: String = sqlx::query_scalar("SHOW search_path")
         .fetch_one(&pool)
         .await
@@ -1697,4 +1702,175 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
             .await
             .is_err()
     );
+}
+
+/// Rows read per table (`seq_tup_read + idx_tup_fetch`), after making `conn`'s own
+/// counters visible.
+async fn rows_read(conn: &mut sqlx::PgConnection) -> std::collections::HashMap<String, i64> {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    // The flush happens as the backend goes idle, before it answers; a second statement
+    // makes sure that moment has passed.
+    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT schemaname || '.' || relname,
+                (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::bigint
+         FROM pg_stat_user_tables WHERE schemaname IN ('tasker', 'pgmq')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// One step through the hot path on `pool`: the worker's claim and submit, the
+/// orchestration's take, lock and completion (which enqueues the ready children).
+async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName) {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::database::claim::{self, Delivery};
+
+    let results_queue =
+        QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let mut deliveries = claim::from_queue(&mut conn, worker_queue, "w", 30, 1)
+        .await
+        .unwrap();
+    let Some(Delivery::Claimed { msg_id, step, .. }) = deliveries.pop() else {
+        panic!("nothing claimed")
+    };
+    let result = tasker_shared::results::StepExecutionResult {
+        step_uuid: step.step_uuid,
+        success: true,
+        result: json!(1),
+        status: tasker_shared::results::ResultStatus::Completed,
+        error: None,
+        metadata: tasker_shared::results::ResultMetadata {
+            attempt: step.attempt,
+            execution_time_ms: 1,
+            worker_id: "w".into(),
+            started_at: chrono::Utc::now(),
+            completed_at: chrono::Utc::now(),
+            custom: serde_json::Value::Null,
+        },
+    };
+    let handed = serde_json::to_value(step.message()).unwrap();
+    let handover = step::Handover {
+        worker_queue,
+        msg_id,
+        results_queue: &results_queue,
+        message: &handed,
+    };
+    let out = step::submit_result(&mut conn, step.step_uuid, step.attempt, &result, handover)
+        .await
+        .unwrap();
+    assert!(out.applied(), "{out:?}");
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    let taken: Vec<pgmq_notify::QueueMessage<serde_json::Value>> =
+        PgmqClient::take_with(&mut *tx, &results_queue, 10)
+            .await
+            .unwrap();
+    assert_eq!(taken.len(), 1);
+    step::lock_task_and_load(&mut tx, step.task_uuid, step.step_uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    let route = step::ChildRoute {
+        queue: worker_queue,
+        correlation_id: step.correlation_id,
+    };
+    step::complete(&mut tx, step.step_uuid, &json!({}), Some(route))
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Tasker keeps one generic plan per statement and connection, made the first time the
+/// statement runs. Made while the tables were small, such a plan could scan a whole
+/// table, and kept doing so as the table grew. Here the plans are made on an almost
+/// empty (and analyzed) database; after the tables and the queue grow, one more step
+/// through the hot path must still read only the rows it needs.
+#[tokio::test]
+async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use sqlx::Connection;
+    use tasker_shared::database::{PoolConfig, connect};
+    use tasker_shared::messaging::StepMessage;
+
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("tests").unwrap();
+    PgmqClient::new(db.pool.clone())
+        .create_queue(&queue)
+        .await
+        .unwrap();
+    let nt = register(&db, DIAMOND).await;
+    let first = create(&db, &nt).await;
+    let start_message = |c: &task::CreatedTask| {
+        serde_json::to_value(StepMessage {
+            task_uuid: c.task_uuid,
+            step_uuid: c.steps["start"],
+            correlation_id: Uuid::now_v7(),
+        })
+        .unwrap()
+    };
+    {
+        let mut conn = db.pool.acquire().await.unwrap();
+        step::enqueue(
+            &mut conn,
+            &[first.steps["start"]],
+            &[start_message(&first)],
+            &queue,
+        )
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE").execute(&mut *conn).await.unwrap();
+    }
+    db.pool.close().await;
+
+    // Every statement of the path is planned now, on the small tables.
+    let hot = connect(
+        &db.url,
+        &PoolConfig {
+            max_connections: 1,
+            ..PoolConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    run_one_step(&hot, &queue).await;
+
+    // The tables grow to about 250 tasks; 500 delayed messages wait behind the two
+    // children the first step enqueued.
+    let mut grow = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for _ in 0..250 {
+        let mut tx = grow.begin().await.unwrap();
+        task::create(&mut tx, &nt, &new_task(&nt, json!({"n": Uuid::now_v7()})))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let filler = vec![json!({"filler": true}); 500];
+    PgmqClient::send_batch_with_notify(&mut grow, &queue, &filler, 3600)
+        .await
+        .unwrap();
+    let mut hot_conn = hot.acquire().await.unwrap();
+    rows_read(&mut hot_conn).await;
+    drop(hot_conn);
+    let before = rows_read(&mut grow).await;
+
+    run_one_step(&hot, &queue).await;
+    let mut hot_conn = hot.acquire().await.unwrap();
+    let after = rows_read(&mut hot_conn).await;
+    for table in [
+        "tasker.workflow_steps",
+        "tasker.workflow_step_edges",
+        "tasker.tasks",
+        "pgmq.q_worker_tests_queue",
+    ] {
+        let read = after[table] - before[table];
+        // One step touches a handful of rows; a scan reads at least 500.
+        assert!(read < 50, "{table}: {read} rows read for one step");
+    }
 }

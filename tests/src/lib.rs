@@ -63,6 +63,8 @@ pub struct Proc {
     /// Where its output goes.
     pub log_path: PathBuf,
     lines: watch::Receiver<(u64, String)>,
+    /// Copies the output into the log; ends once the process closed its pipes.
+    copier: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -91,7 +93,7 @@ impl Proc {
         let stderr = child.stderr.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let path = log_path.clone();
-        tokio::spawn(async move {
+        let copier = tokio::spawn(async move {
             let mut file = tokio::fs::File::create(&path).await.unwrap();
             let mut err_lines = BufReader::new(stderr).lines();
             let mut out_lines = BufReader::new(stdout).lines();
@@ -114,6 +116,7 @@ impl Proc {
             child,
             log_path,
             lines: rx,
+            copier: Some(copier),
         }
     }
 
@@ -169,9 +172,16 @@ impl Proc {
     }
 
     /// Waits for the process to exit, at most `timeout`.
+    /// Its last lines are in the log when this returns.
     pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(status) => status.unwrap(),
+            Ok(status) => {
+                // The process is gone, but the copier may still hold its last lines.
+                if let Some(copier) = self.copier.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), copier).await;
+                }
+                status.unwrap()
+            }
             Err(_) => panic!(
                 "{} did not exit within {timeout:?}:\n{}",
                 self.name,

@@ -143,8 +143,7 @@ pub async fn from_queue(
         "WITH RECURSIVE {visible}, leased AS (
              UPDATE {table} m
              SET vt = clock_timestamp() + make_interval(secs => $1), read_ct = m.read_ct + 1
-             FROM visible v
-             WHERE m.msg_id = v.msg_id
+             WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM visible))
              RETURNING m.msg_id, m.read_ct, m.message
          ), parsed AS (
              SELECT msg_id, read_ct, message,
@@ -160,14 +159,17 @@ pub async fn from_queue(
              SELECT ws.workflow_step_uuid, ws.current_state, w.msg_id, w.read_ct
              FROM tasker.workflow_steps ws
              JOIN wanted w ON w.step_uuid = ws.workflow_step_uuid
-             WHERE ws.current_state = ANY(CASE WHEN w.read_ct > 1 THEN $4 ELSE $3 END)
+             WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT step_uuid FROM wanted))
+               AND ws.current_state = ANY(CASE WHEN w.read_ct > 1 THEN $4 ELSE $3 END)
              ORDER BY ws.workflow_step_uuid
              FOR UPDATE OF ws
          ), moved AS (
              UPDATE tasker.workflow_steps ws
              SET current_state = $5, state_sort_key = ws.state_sort_key + 1, updated_at = now(),
                  attempts = ws.attempts + 1, last_attempted_at = now()
-             FROM old WHERE ws.workflow_step_uuid = old.workflow_step_uuid
+             FROM old
+             WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM old))
+               AND ws.workflow_step_uuid = old.workflow_step_uuid
              RETURNING ws.*, old.current_state AS from_state, old.msg_id, old.read_ct AS claim_read_ct
          ), ins AS (
              INSERT INTO tasker.workflow_step_transitions
@@ -186,16 +188,21 @@ pub async fn from_queue(
                 ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
                 b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context,
                 t.correlation_id, nt.name AS task_name, nt.version AS task_version,
-                tn.name AS namespace,
+                nt.namespace,
                 CASE WHEN b.workflow_step_uuid IS NOT NULL THEN
                     (SELECT COALESCE(jsonb_agg(jsonb_build_array(a.name, a.result, a.is_parent)), '[]')
                      FROM ancestor_results a WHERE a.root = b.workflow_step_uuid) END AS ancestors
          FROM parsed p
          LEFT JOIN moved b ON b.msg_id = p.msg_id
-         LEFT JOIN tasker.named_steps ns ON ns.named_step_uuid = b.named_step_uuid
-         LEFT JOIN tasker.tasks t ON t.task_uuid = b.task_uuid
-         LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         LEFT JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+         LEFT JOIN LATERAL (SELECT ns.name FROM tasker.named_steps ns
+                            WHERE ns.named_step_uuid = b.named_step_uuid OFFSET 0) ns ON true
+         LEFT JOIN LATERAL (SELECT t.context, t.correlation_id, t.named_task_uuid
+                            FROM tasker.tasks t WHERE t.task_uuid = b.task_uuid OFFSET 0) t ON true
+         LEFT JOIN LATERAL (SELECT nt.name, nt.version, tn.name AS namespace
+                            FROM tasker.named_tasks nt
+                            JOIN tasker.task_namespaces tn
+                              ON tn.task_namespace_uuid = nt.task_namespace_uuid
+                            WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) nt ON true
          ORDER BY p.msg_id",
         ancestors = ancestors_walk_sql!("moved"),
         visible = pgmq_notify::sql::visible_cte(queue, "$2"),

@@ -56,6 +56,14 @@ impl Default for PoolConfig {
     }
 }
 
+/// Settings of every connection Tasker opens (see [`connect`] for why).
+pub const SESSION_SETTINGS: [(&str, &str); 4] = [
+    ("search_path", "public"),
+    ("plan_cache_mode", "force_generic_plan"),
+    ("jit", "off"),
+    ("enable_seqscan", "off"),
+];
+
 /// How long a pooled connection may sit idle before it is pinged on its next acquire.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
@@ -70,6 +78,16 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 /// plan's cost estimate can pass `jit_above_cost` (the claim's did), and compiling it
 /// took 30–50 ms for a statement that runs in a fraction of one.
 ///
+/// And `enable_seqscan = off`: a generic plan is made once, with the table sizes of that
+/// moment, and kept until `ANALYZE` changes the statistics. Made while a table was small
+/// (a fresh database, an empty queue), it scanned the whole table for a keyed lookup and
+/// kept doing so as the table grew: under load the result handover read ~8,500 buffers
+/// to delete one message, and each step transition read all of `workflow_steps`
+/// (docs/benchmarks.md, "Plans made on small tables"). Every statement on the hot path
+/// is written so that each table is reached by key; with sequential scans priced out,
+/// its plan is the keyed one whatever the statistics said. Statements that must scan
+/// (the API's lists, retention) still do where no index serves them.
+///
 /// A pooled connection is pinged before it is handed out only if it sat idle for
 /// [`PoolConfig::ping_if_idle_for`] ([`PING_IF_IDLE_FOR`] by default) or longer.
 /// sqlx's default pings on every acquire: a round trip in front of every claim, submit
@@ -80,11 +98,7 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?
-        .options([
-            ("search_path", "public"),
-            ("plan_cache_mode", "force_generic_plan"),
-            ("jit", "off"),
-        ])
+        .options(SESSION_SETTINGS)
         .application_name("tasker");
     let ping_if_idle_for = config.ping_if_idle_for;
     let pool = PgPoolOptions::new()

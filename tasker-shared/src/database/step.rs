@@ -271,14 +271,15 @@ macro_rules! ancestors_walk_sql {
                  CROSS JOIN LATERAL (SELECT e.from_step_uuid FROM tasker.workflow_step_edges e
                                      WHERE e.to_step_uuid = a.step_uuid OFFSET 0) up
              ), ancestor_results AS (
-                 SELECT a.root, s.name, s.result,
+                 SELECT a.root, ns.name, s.result,
                         EXISTS (SELECT 1 FROM tasker.workflow_step_edges p
                                 WHERE p.from_step_uuid = a.step_uuid AND p.to_step_uuid = a.root) AS is_parent
                  FROM ancestors a
-                 CROSS JOIN LATERAL (SELECT ns.name, ws.results -> 'result' AS result
+                 CROSS JOIN LATERAL (SELECT ws.named_step_uuid, ws.results -> 'result' AS result
                                      FROM tasker.workflow_steps ws
-                                     JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
                                      WHERE ws.workflow_step_uuid = a.step_uuid OFFSET 0) s
+                 CROSS JOIN LATERAL (SELECT ns.name FROM tasker.named_steps ns
+                                     WHERE ns.named_step_uuid = s.named_step_uuid OFFSET 0) ns
              ) "
         )
     };
@@ -422,9 +423,9 @@ async fn store_result_fenced(
         Some(h) => format!(
             "{transition}, handed_back AS (
                  DELETE FROM {worker_table}
-                 WHERE msg_id IN (SELECT msg_id FROM {worker_table}
-                                  WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
-                                  FOR UPDATE SKIP LOCKED)
+                 WHERE msg_id = (SELECT msg_id FROM {worker_table}
+                                 WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
+                                 FOR UPDATE SKIP LOCKED)
              ), handed_over AS ({send})
              SELECT from_state FROM moved",
             transition = step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
@@ -560,9 +561,13 @@ pub async fn lock_task_and_load(
         "SELECT t.current_state AS task_state, ",
         for_orchestration_columns!(),
         " FROM tasker.tasks t
-         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = $2 AND ws.task_uuid = t.task_uuid
-         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-         JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+         CROSS JOIN LATERAL (SELECT s.* FROM tasker.workflow_steps s
+                             WHERE s.workflow_step_uuid = $2 AND s.task_uuid = t.task_uuid
+                             OFFSET 0) ws
+         CROSS JOIN LATERAL (SELECT tn.name FROM tasker.named_tasks nt
+                             JOIN tasker.task_namespaces tn
+                               ON tn.task_namespace_uuid = nt.task_namespace_uuid
+                             WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) tn
          WHERE t.task_uuid = $1
          FOR UPDATE OF t"
     ))
@@ -673,22 +678,25 @@ pub async fn complete(
                 "{transition}, ready AS (
                      SELECT c.workflow_step_uuid
                      FROM moved m
-                     JOIN tasker.workflow_step_edges e ON e.from_step_uuid = m.workflow_step_uuid
-                     JOIN tasker.workflow_steps c ON c.workflow_step_uuid = e.to_step_uuid
+                     CROSS JOIN LATERAL (SELECT e.to_step_uuid FROM tasker.workflow_step_edges e
+                                         WHERE e.from_step_uuid = m.workflow_step_uuid OFFSET 0) e
+                     CROSS JOIN LATERAL (SELECT c.* FROM tasker.workflow_steps c
+                                         WHERE c.workflow_step_uuid = e.to_step_uuid OFFSET 0) c
                      WHERE c.current_state = ANY($5)
                        AND (c.attempts = c.retry_baseline
                             OR (c.retryable AND c.attempts - c.retry_baseline < c.max_attempts))
                        AND NOT EXISTS (
                            SELECT 1 FROM tasker.workflow_step_edges pe
-                           JOIN tasker.workflow_steps p ON p.workflow_step_uuid = pe.from_step_uuid
                            WHERE pe.to_step_uuid = c.workflow_step_uuid
                              AND pe.from_step_uuid <> m.workflow_step_uuid
-                             AND p.current_state NOT IN ('complete', 'resolved_manually'))
+                             AND (SELECT p.current_state FROM tasker.workflow_steps p
+                                  WHERE p.workflow_step_uuid = pe.from_step_uuid)
+                                 NOT IN ('complete', 'resolved_manually')
+                           OFFSET 0)
                  ), enqueued AS (
                      UPDATE tasker.workflow_steps ws
                      SET current_state = $6, state_sort_key = ws.state_sort_key + 1, updated_at = now()
-                     FROM ready
-                     WHERE ws.workflow_step_uuid = ready.workflow_step_uuid
+                     WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM ready))
                        AND ws.current_state = ANY($5)
                      RETURNING ws.workflow_step_uuid, ws.task_uuid, ws.state_sort_key
                  ), enqueued_history AS (

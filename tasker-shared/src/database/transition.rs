@@ -71,7 +71,7 @@ pub async fn transition_task(
              UPDATE tasker.tasks t
              SET current_state = $4, state_sort_key = t.state_sort_key + 1,
                  state_changed_at = now(), updated_at = now()
-             FROM old WHERE t.task_uuid = old.task_uuid
+             FROM old WHERE t.task_uuid = old.task_uuid AND t.task_uuid = $1
              RETURNING old.current_state AS from_state, t.state_sort_key
          ), ins AS (
              INSERT INTO tasker.task_transitions
@@ -176,7 +176,8 @@ macro_rules! step_transition_sql {
                                          THEN now() ELSE ws.completed_at END ",
             $set,
             "
-                 FROM old WHERE ws.workflow_step_uuid = old.workflow_step_uuid
+                 FROM old
+                 WHERE ws.workflow_step_uuid = ANY($1) AND ws.workflow_step_uuid = old.workflow_step_uuid
                  RETURNING ws.*, old.current_state AS from_state
              ), ins AS (
                  INSERT INTO tasker.workflow_step_transitions

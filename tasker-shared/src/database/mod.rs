@@ -12,6 +12,7 @@ pub mod named_task;
 pub mod retention;
 pub mod step;
 pub mod task;
+pub mod task_create;
 pub mod transition;
 
 use std::str::FromStr;

@@ -1888,6 +1888,8 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
     let client = PgmqClient::new(db.pool.clone());
     client.create_queue(&queue).await.unwrap();
     let nt = register(&db, DIAMOND).await;
+    // The template comes with its steps' registry rows, so creation needs no lookup.
+    assert_eq!(nt.named_steps.len(), 4);
     let new = new_task(&nt, json!({"order": 7}));
     let mut conn = db.pool.acquire().await.unwrap();
     let task::CreateOutcome::Created(c) = task::create_and_enqueue(&mut conn, &nt, &new, &queue)
@@ -1897,6 +1899,7 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
         panic!("not created")
     };
     assert_eq!(c.root_steps, vec![c.steps["start"]]);
+    assert_eq!(c.named_steps, nt.named_steps);
 
     let record = task::get(&db.pool, c.task_uuid).await.unwrap().unwrap();
     assert_eq!(record.status, "steps_in_process");

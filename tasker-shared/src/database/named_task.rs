@@ -35,6 +35,9 @@ pub struct NamedTask {
     pub identity_strategy: IdentityStrategy,
     /// The template itself.
     pub template: TaskTemplate,
+    /// The registry rows of its steps' names (`named_steps`), as found with it; a name
+    /// registered since is looked up at task creation.
+    pub named_steps: std::collections::HashMap<String, Uuid>,
 }
 
 /// Registers a template: creates its namespace (and the namespace's worker queue) and
@@ -137,8 +140,22 @@ pub async fn find<'e>(
     name: &str,
     version: Option<&str>,
 ) -> Result<Option<NamedTask>> {
-    let row: Option<(Uuid, String, String, String, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT nt.named_task_uuid, ns.name, nt.name, nt.version, nt.identity_strategy, nt.configuration
+    type Row = (
+        Uuid,
+        String,
+        String,
+        String,
+        String,
+        serde_json::Value,
+        sqlx::types::Json<std::collections::HashMap<String, Uuid>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT nt.named_task_uuid, ns.name, nt.name, nt.version, nt.identity_strategy, nt.configuration,
+                COALESCE((SELECT jsonb_object_agg(s.name, s.named_step_uuid)
+                          FROM tasker.named_steps s
+                          WHERE s.name IN (SELECT st ->> 'name'
+                                           FROM jsonb_array_elements(nt.configuration -> 'steps') st)),
+                         '{}')
          FROM tasker.named_tasks nt
          JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
          WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
@@ -150,7 +167,9 @@ pub async fn find<'e>(
     .bind(version)
     .fetch_optional(executor)
     .await?;
-    let Some((named_task_uuid, namespace, name, version, strategy, configuration)) = row else {
+    let Some((named_task_uuid, namespace, name, version, strategy, configuration, named_steps)) =
+        row
+    else {
         return Ok(None);
     };
     let template: TaskTemplate = serde_json::from_value(configuration)?;
@@ -167,6 +186,7 @@ pub async fn find<'e>(
         version,
         identity_strategy,
         template,
+        named_steps: named_steps.0,
     }))
 }
 

@@ -68,8 +68,9 @@ pub enum CreateOutcome {
 }
 
 /// Inserts a task with its steps, edges and initial states, everything `pending`, each
-/// with its first history entry. One statement (after the named-step lookup), in the
-/// caller's transaction or on its own.
+/// with its first history entry. One statement, in the caller's transaction or on its
+/// own (preceded by a lookup of the named steps only if [`NamedTask::named_steps`] lacks
+/// one).
 pub async fn create(
     conn: &mut PgConnection,
     named_task: &NamedTask,
@@ -100,7 +101,14 @@ async fn insert(
 ) -> Result<CreateOutcome> {
     let template = &named_task.template;
     let names: Vec<&str> = template.steps.iter().map(|s| s.name.as_str()).collect();
-    let named_steps = named_step_ids(&mut *conn, &names).await?;
+    let named_steps = if names
+        .iter()
+        .all(|n| named_task.named_steps.contains_key(*n))
+    {
+        named_task.named_steps.clone()
+    } else {
+        named_step_ids(&mut *conn, &names).await?
+    };
 
     let mut steps = HashMap::with_capacity(template.steps.len());
     for step in &template.steps {

@@ -73,7 +73,7 @@ impl OrchestrationConfig {
             bind_address: SocketAddr::from(([0, 0, 0, 0], 8080)),
             deployment_mode: DeploymentMode::Hybrid,
             poll_interval: Duration::from_secs(5),
-            readiness_sweep_interval: Duration::from_secs(5),
+            readiness_sweep_interval: Duration::from_secs(30),
             result_batch_size: 50,
             visibility_timeout_seconds: 30,
             pool: PoolConfig {

@@ -112,7 +112,7 @@ impl Default for OrchestrationSettings {
         Self {
             result_batch_size: 50,
             visibility_timeout_seconds: 30,
-            readiness_sweep_interval_ms: 5_000,
+            readiness_sweep_interval_ms: 30_000,
             staleness: StalenessSettings::default(),
             backpressure: BackpressureSettings::default(),
             retention: RetentionSettings::default(),

@@ -46,14 +46,24 @@ pub fn insert_with_notify(queue: &QueueName, rows: &str) -> String {
 }
 
 /// The CTE `visible AS (...)`: the ids of up to `limit` (a parameter such as `$2`)
-/// visible messages, oldest first, locked, skipping rows other readers hold. As a CTE
-/// PostgreSQL runs it once; a subquery could be re-run and take more rows than asked.
+/// messages visible when the statement started, in the order they became visible,
+/// locked, skipping rows other readers hold. As a CTE PostgreSQL runs it once; a
+/// subquery could be re-run and take more rows than asked.
+///
+/// The order is `vt`'s, not `msg_id`'s (PGMQ's `read`): PGMQ's index on `vt` then
+/// serves both the condition and the order, so a read stops at the visible messages and
+/// never walks those leased to running steps or delayed for retries. Ordered by
+/// `msg_id`, every read filtered its way past all of them, the more the busier the
+/// queue. A fresh message's `vt` is its send time, so fresh messages still come out
+/// first in, first out; a redelivered one takes its turn from when its lease ran out.
+/// (`statement_timestamp()`, unlike `clock_timestamp()`, is stable within the
+/// statement, so the index can use it.)
 pub fn visible_cte(queue: &QueueName, limit: &str) -> String {
     format!(
         "visible AS (
              SELECT msg_id FROM {}
-             WHERE vt <= clock_timestamp()
-             ORDER BY msg_id
+             WHERE vt <= statement_timestamp()
+             ORDER BY vt
              LIMIT {limit}
              FOR UPDATE SKIP LOCKED
          )",

@@ -1034,7 +1034,7 @@ async fn queue_statements_agree_with_pgmq_functions() {
     assert_eq!(
         taken,
         vec![(ids[0], 1), (ids[2], 0)],
-        "visible ones only, oldest first"
+        "visible ones only (returned in msg_id order)"
     );
     assert!(
         client
@@ -1053,7 +1053,9 @@ async fn queue_statements_agree_with_pgmq_functions() {
     let taken = PgmqClient::take_with::<serde_json::Value>(&mut *tx, &queue, 1)
         .await
         .unwrap();
-    assert_eq!(taken[0].msg_id, ids[0]);
+    // Taken in the order they became visible: ids[2] since it was sent, ids[0] only
+    // since its visibility was reset just now.
+    assert_eq!(taken[0].msg_id, ids[2]);
     tx.commit().await.unwrap();
     assert_eq!(client.depth(&queue).await.unwrap(), 2);
     shutdown.cancel();
@@ -2006,4 +2008,47 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
             correlation_id: new.correlation_id,
         }
     );
+}
+
+/// Reads find the visible messages through PGMQ's index on `vt`: messages leased to
+/// running steps or delayed for retries are not read and filtered out one by one, so a
+/// read costs the same however many of them wait in the queue.
+#[tokio::test]
+async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::database::{PoolConfig, connect};
+
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("tests").unwrap();
+    PgmqClient::new(db.pool.clone())
+        .create_queue(&queue)
+        .await
+        .unwrap();
+    let delayed = vec![json!({"later": true}); 300];
+    PgmqClient::send_batch_with_notify(&db.pool, &queue, &delayed, 3600)
+        .await
+        .unwrap();
+    let fresh = PgmqClient::send_with_notify(&db.pool, &queue, &json!({"now": true}), 0)
+        .await
+        .unwrap();
+
+    let pool = connect(
+        &db.url,
+        &PoolConfig {
+            max_connections: 1,
+            ..PoolConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let before = rows_read(&mut *pool.acquire().await.unwrap()).await;
+    let read = PgmqClient::new(pool.clone())
+        .read::<serde_json::Value>(&queue, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.iter().map(|m| m.msg_id).collect::<Vec<_>>(), [fresh]);
+    let after = rows_read(&mut *pool.acquire().await.unwrap()).await;
+    let table = "pgmq.q_worker_tests_queue";
+    let rows = after[table] - before[table];
+    assert!(rows < 20, "{rows} rows read to find one visible message");
 }

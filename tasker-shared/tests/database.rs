@@ -2041,13 +2041,13 @@ async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
     )
     .await
     .unwrap();
-    let before = rows_read(&mut *pool.acquire().await.unwrap()).await;
+    let before = rows_read(&mut pool.acquire().await.unwrap()).await;
     let read = PgmqClient::new(pool.clone())
         .read::<serde_json::Value>(&queue, 30, 10)
         .await
         .unwrap();
     assert_eq!(read.iter().map(|m| m.msg_id).collect::<Vec<_>>(), [fresh]);
-    let after = rows_read(&mut *pool.acquire().await.unwrap()).await;
+    let after = rows_read(&mut pool.acquire().await.unwrap()).await;
     let table = "pgmq.q_worker_tests_queue";
     let rows = after[table] - before[table];
     assert!(rows < 20, "{rows} rows read to find one visible message");

@@ -1706,6 +1706,32 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
     );
 }
 
+/// A fresh database with the worker queue of namespace `tests`.
+async fn db_with_worker_queue() -> (TestDb, pgmq_notify::QueueName) {
+    let db = TestDb::new().await;
+    let queue = pgmq_notify::QueueName::worker("tests").unwrap();
+    pgmq_notify::PgmqClient::new(db.pool.clone())
+        .create_queue(&queue)
+        .await
+        .unwrap();
+    (db, queue)
+}
+
+/// A pool of one connection with Tasker's session settings: every statement run on it
+/// runs on the same backend, whose statistics [`rows_read`] can flush.
+async fn one_connection_pool(db: &TestDb) -> sqlx::PgPool {
+    use tasker_shared::database::{PoolConfig, connect};
+    connect(
+        &db.url,
+        &PoolConfig {
+            max_connections: 1,
+            ..PoolConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Rows read per table (`seq_tup_read + idx_tup_fetch`), after making `conn`'s own
 /// counters visible.
 async fn rows_read(conn: &mut sqlx::PgConnection) -> std::collections::HashMap<String, i64> {
@@ -1796,17 +1822,11 @@ async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName
 /// through the hot path must still read only the rows it needs.
 #[tokio::test]
 async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
-    use pgmq_notify::{PgmqClient, QueueName};
+    use pgmq_notify::PgmqClient;
     use sqlx::Connection;
-    use tasker_shared::database::{PoolConfig, connect};
     use tasker_shared::messaging::StepMessage;
 
-    let db = TestDb::new().await;
-    let queue = QueueName::worker("tests").unwrap();
-    PgmqClient::new(db.pool.clone())
-        .create_queue(&queue)
-        .await
-        .unwrap();
+    let (db, queue) = db_with_worker_queue().await;
     let nt = register(&db, DIAMOND).await;
     let first = create(&db, &nt).await;
     let start_message = |c: &task::CreatedTask| {
@@ -1832,15 +1852,7 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
     db.pool.close().await;
 
     // Every statement of the path is planned now, on the small tables.
-    let hot = connect(
-        &db.url,
-        &PoolConfig {
-            max_connections: 1,
-            ..PoolConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let hot = one_connection_pool(&db).await;
     run_one_step(&hot, &queue).await;
 
     // The tables grow to about 250 tasks; 500 delayed messages wait behind the two
@@ -2015,15 +2027,9 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
 /// read costs the same however many of them wait in the queue.
 #[tokio::test]
 async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
-    use pgmq_notify::{PgmqClient, QueueName};
-    use tasker_shared::database::{PoolConfig, connect};
+    use pgmq_notify::PgmqClient;
 
-    let db = TestDb::new().await;
-    let queue = QueueName::worker("tests").unwrap();
-    PgmqClient::new(db.pool.clone())
-        .create_queue(&queue)
-        .await
-        .unwrap();
+    let (db, queue) = db_with_worker_queue().await;
     let delayed = vec![json!({"later": true}); 300];
     PgmqClient::send_batch_with_notify(&db.pool, &queue, &delayed, 3600)
         .await
@@ -2032,15 +2038,7 @@ async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
         .await
         .unwrap();
 
-    let pool = connect(
-        &db.url,
-        &PoolConfig {
-            max_connections: 1,
-            ..PoolConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let pool = one_connection_pool(&db).await;
     let before = rows_read(&mut pool.acquire().await.unwrap()).await;
     let read = PgmqClient::new(pool.clone())
         .read::<serde_json::Value>(&queue, 30, 10)

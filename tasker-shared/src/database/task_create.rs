@@ -60,7 +60,7 @@ pub struct CreatedTask {
 pub enum CreateOutcome {
     /// The task and its steps now exist.
     Created(CreatedTask),
-    /// A task with the same identity exists already; nothing was written.
+    /// A task with the same identity exists already; nothing of the task was written.
     Duplicate {
         /// The existing task.
         existing_task_uuid: Uuid,
@@ -83,7 +83,8 @@ pub async fn create(
 /// with their messages sent to `queue` (with the notification workers listen for), and
 /// the task is `steps_in_process`. The history reads as if each had moved there from
 /// `pending` (`initialized`, then `steps_enqueued` / `enqueued`), all at the statement's
-/// time. Either everything is written or, for a duplicate, nothing.
+/// time. Either everything is written or, for a duplicate, nothing of the task (a
+/// step name new to the registry may have been added to `named_steps` first).
 pub async fn create_and_enqueue(
     conn: &mut PgConnection,
     named_task: &NamedTask,

@@ -2050,3 +2050,153 @@ async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
     let rows = after[table] - before[table];
     assert!(rows < 20, "{rows} rows read to find one visible message");
 }
+
+/// Several results in one statement: each is fenced on its own attempt, moves its step,
+/// deletes its step message and sends one message to the orchestration; a stale one
+/// writes nothing.
+#[tokio::test]
+async fn submitting_results_together_records_each_as_alone() {
+    use pgmq_notify::{PgmqClient, QueueName};
+    use tasker_shared::database::claim::{self, Delivery};
+    use tasker_shared::database::submit::{self, Submission};
+    use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
+    use tasker_shared::results::{ResultMetadata, ResultStatus, StepExecutionResult};
+
+    let (db, queue) = db_with_worker_queue().await;
+    let results_queue = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    let nt = register(&db, DIAMOND).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..2 {
+        let new = new_task(&nt, json!({"n": n}));
+        let task::CreateOutcome::Created(c) =
+            task::create_and_enqueue(&mut conn, &nt, &new, &queue)
+                .await
+                .unwrap()
+        else {
+            panic!("not created")
+        };
+        tasks.push(c);
+    }
+    let claimed: Vec<(i64, tasker_shared::database::step::ClaimedStep)> =
+        claim::from_queue(&mut conn, &queue, "w", 30, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| match d {
+                Delivery::Claimed { msg_id, step, .. } => (msg_id, *step),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+    assert_eq!(claimed.len(), 2);
+    let result =
+        |step: &tasker_shared::database::step::ClaimedStep, success: bool| StepExecutionResult {
+            step_uuid: step.step_uuid,
+            success,
+            result: json!(step.step_name),
+            status: if success {
+                ResultStatus::Completed
+            } else {
+                ResultStatus::Failed
+            },
+            error: None,
+            metadata: ResultMetadata {
+                attempt: step.attempt,
+                execution_time_ms: 1,
+                worker_id: "w".into(),
+                started_at: chrono::Utc::now(),
+                completed_at: chrono::Utc::now(),
+                custom: serde_json::Value::Null,
+            },
+        };
+    let (ok, failed) = (result(&claimed[0].1, true), result(&claimed[1].1, false));
+    let stale = result(&claimed[0].1, true);
+    let messages: Vec<serde_json::Value> = claimed
+        .iter()
+        .map(|(_, s)| serde_json::to_value(s.message()).unwrap())
+        .collect();
+    let items = [
+        Submission {
+            step_uuid: claimed[0].1.step_uuid,
+            attempt: claimed[0].1.attempt,
+            result: &ok,
+            msg_id: claimed[0].0,
+            message: &messages[0],
+        },
+        Submission {
+            step_uuid: claimed[1].1.step_uuid,
+            attempt: claimed[1].1.attempt,
+            result: &failed,
+            msg_id: claimed[1].0,
+            message: &messages[1],
+        },
+        // An older attempt of the first step: fenced off.
+        Submission {
+            step_uuid: claimed[0].1.step_uuid,
+            attempt: claimed[0].1.attempt - 1,
+            result: &stale,
+            msg_id: claimed[0].0,
+            message: &messages[0],
+        },
+    ];
+    let outcomes = submit::batch(&mut conn, &queue, &results_queue, &items)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            TransitionOutcome::Applied {
+                from: WorkflowStepState::InProgress
+            },
+            TransitionOutcome::Applied {
+                from: WorkflowStepState::InProgress
+            },
+            TransitionOutcome::Conflict {
+                actual: Some(WorkflowStepState::EnqueuedForOrchestration)
+            },
+        ]
+    );
+    assert_eq!(
+        state_of(&db, claimed[0].1.step_uuid).await,
+        WorkflowStepState::EnqueuedForOrchestration
+    );
+    assert_eq!(
+        state_of(&db, claimed[1].1.step_uuid).await,
+        WorkflowStepState::EnqueuedAsErrorForOrchestration
+    );
+    for (_, step) in &claimed {
+        let history = transition::step_history(&db.pool, step.step_uuid)
+            .await
+            .unwrap();
+        assert_eq!(
+            history.len(),
+            4,
+            "pending, enqueued, in_progress, and one result"
+        );
+        let stored: serde_json::Value = sqlx::query_scalar(
+            "SELECT results FROM tasker.workflow_steps WHERE workflow_step_uuid = $1",
+        )
+        .bind(step.step_uuid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(stored["result"], json!(step.step_name));
+    }
+    assert_eq!(
+        client.depth(&queue).await.unwrap(),
+        0,
+        "step messages deleted"
+    );
+    let mut sent: Vec<StepMessage> = client
+        .read::<StepMessage>(&results_queue, 30, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message)
+        .collect();
+    sent.sort_by_key(|m| m.step_uuid);
+    let mut expected: Vec<StepMessage> = claimed.iter().map(|(_, s)| s.message()).collect();
+    expected.sort_by_key(|m| m.step_uuid);
+    assert_eq!(sent, expected, "one message per recorded result");
+}

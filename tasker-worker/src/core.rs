@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use pgmq_notify::consumer::{self, ConsumerConfig};
 use pgmq_notify::{PgmqClient, QueueListener, QueueName};
 use tasker_shared::database::claim::{self, Delivery};
-use tasker_shared::database::{self, step};
+use tasker_shared::database::{self, step, submit};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 use tasker_shared::results::StepExecutionResult;
 use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
@@ -43,7 +44,22 @@ struct Runtime {
     /// Cancelled when the shutdown grace period ends: handlers still running are
     /// stopped and their steps given back.
     abort: CancellationToken,
+    /// Results to submit, for [`Runtime::run_submitter`].
+    submissions: mpsc::UnboundedSender<SubmitRequest>,
 }
+
+/// A finished step's result, waiting to be submitted.
+struct SubmitRequest {
+    queue: QueueName,
+    msg_id: i64,
+    message: StepMessage,
+    attempt: i32,
+    result: Box<StepExecutionResult>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Most results submitted in one statement.
+const MAX_SUBMIT_BATCH: usize = 64;
 
 impl WorkerCore {
     /// Connects, checks the schema and makes sure every served namespace has its queue.
@@ -124,7 +140,9 @@ impl WorkerCore {
                 abort.cancel();
             });
         }
+        let (submissions, submitted) = mpsc::unbounded_channel();
         let runtime = Arc::new(Runtime {
+            submissions,
             pool: self.pool.clone(),
             registry: self.registry.clone(),
             worker_id: self.config.worker_id.clone(),
@@ -160,6 +178,7 @@ impl WorkerCore {
             stop_claiming.cancelled().await;
             status.set_running(false);
         });
+        let submitter = tokio::spawn(runtime.clone().run_submitter(submitted));
         let fetcher = runtime.clone();
         consumer::run_with(
             move |queue, qty| {
@@ -175,6 +194,8 @@ impl WorkerCore {
             },
         )
         .await;
+        // Every handler has returned, so every submission has been answered.
+        submitter.abort();
         abort.cancel();
         self.status.set_running(false);
         Ok(())
@@ -340,8 +361,121 @@ impl Runtime {
         };
         self.status.finished(Some(result.success));
         metrics::finished(&namespace, Some(result.success), clock.elapsed());
-        self.submit(queue, msg_id, step_message, attempt, &result)
-            .await
+        let (reply, answer) = oneshot::channel();
+        let request = SubmitRequest {
+            queue: queue.clone(),
+            msg_id,
+            message: step_message.clone(),
+            attempt,
+            result,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(request)) = self.submissions.send(request) {
+            // No submitter (it only stops after every handler): submit directly.
+            return self
+                .submit(queue, msg_id, step_message, attempt, &request.result)
+                .await;
+        }
+        match answer.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::SubmitterGone),
+        }
+    }
+
+    /// Submits the results handlers hand in, batching those that arrive while a
+    /// submission is under way: one statement and one commit for all of them
+    /// ([`submit::batch`]). A lone result goes alone, exactly as before; a batch that
+    /// fails for any reason is redone result by result, each with its retries.
+    async fn run_submitter(self: Arc<Self>, mut requests: mpsc::UnboundedReceiver<SubmitRequest>) {
+        while let Some(first) = requests.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_SUBMIT_BATCH {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            // One statement per worker queue.
+            batch.sort_by(|a, b| a.queue.as_str().cmp(b.queue.as_str()));
+            while !batch.is_empty() {
+                let queue = batch[0].queue.clone();
+                let split = batch
+                    .iter()
+                    .position(|r| r.queue != queue)
+                    .unwrap_or(batch.len());
+                let rest = batch.split_off(split);
+                self.submit_group(batch).await;
+                batch = rest;
+            }
+        }
+    }
+
+    async fn submit_group(&self, mut group: Vec<SubmitRequest>) {
+        if group.len() > 1 {
+            match self.submit_together(&group).await {
+                Ok(outcomes) => {
+                    for (request, outcome) in group.into_iter().zip(outcomes) {
+                        let _ = request.reply.send(outcome);
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, results = group.len(), "submitting a batch of results failed; submitting them one by one");
+                }
+            }
+        }
+        for request in group.drain(..) {
+            let outcome = self
+                .submit(
+                    &request.queue,
+                    request.msg_id,
+                    &request.message,
+                    request.attempt,
+                    &request.result,
+                )
+                .await;
+            let _ = request.reply.send(outcome);
+        }
+    }
+
+    /// [`submit::batch`] for results of one queue; the outer error is the batch's, the
+    /// inner ones are each result's after its conflict handling.
+    async fn submit_together(&self, group: &[SubmitRequest]) -> Result<Vec<Result<()>>> {
+        let queue = &group[0].queue;
+        let messages = group
+            .iter()
+            .map(|r| serde_json::to_value(&r.message))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(tasker_shared::database::Error::from)?;
+        let items: Vec<submit::Submission<'_>> = group
+            .iter()
+            .zip(&messages)
+            .map(|(r, message)| submit::Submission {
+                step_uuid: r.message.step_uuid,
+                attempt: r.attempt,
+                result: &r.result,
+                msg_id: r.msg_id,
+                message,
+            })
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        let outcomes = submit::batch(&mut conn, queue, &self.results_queue, &items).await?;
+        let mut replies = Vec::with_capacity(group.len());
+        for (request, outcome) in group.iter().zip(outcomes) {
+            replies.push(
+                self.after_submit(
+                    &mut conn,
+                    queue,
+                    request.msg_id,
+                    &request.message,
+                    request.attempt,
+                    request.result.success,
+                    outcome,
+                )
+                .await,
+            );
+        }
+        Ok(replies)
     }
 
     /// Extends the message's lease every half lease while the handler runs, so a long
@@ -440,13 +574,39 @@ impl Runtime {
             results_queue: &self.results_queue,
             message: &message,
         };
-        match step::submit_result(&mut conn, step_message.step_uuid, attempt, result, handover)
-            .await?
-        {
+        let outcome =
+            step::submit_result(&mut conn, step_message.step_uuid, attempt, result, handover)
+                .await?;
+        self.after_submit(
+            &mut conn,
+            queue,
+            msg_id,
+            step_message,
+            attempt,
+            result.success,
+            outcome,
+        )
+        .await
+    }
+
+    /// Logs a submission, and drops the step message of one that was fenced off if it
+    /// is no longer the step's live message.
+    #[allow(clippy::too_many_arguments)]
+    async fn after_submit(
+        &self,
+        conn: &mut PgConnection,
+        queue: &QueueName,
+        msg_id: i64,
+        step_message: &StepMessage,
+        attempt: i32,
+        success: bool,
+        outcome: TransitionOutcome<WorkflowStepState>,
+    ) -> Result<()> {
+        match outcome {
             TransitionOutcome::Applied { .. } => {
                 // The worker message is gone and the result message sent, in the
                 // statement that recorded the result.
-                tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success = result.success, "result submitted");
+                tracing::debug!(step_uuid = %step_message.step_uuid, attempt, success, "result submitted");
             }
             TransitionOutcome::Conflict { actual } => {
                 // Fenced: a newer attempt owns the step, or the step was put back on
@@ -456,7 +616,7 @@ impl Runtime {
                     actual,
                     Some(WorkflowStepState::InProgress | WorkflowStepState::Enqueued)
                 ) {
-                    PgmqClient::delete(&mut *conn, queue, msg_id).await?;
+                    PgmqClient::delete(conn, queue, msg_id).await?;
                 }
                 tracing::warn!(step_uuid = %step_message.step_uuid, attempt, ?actual, "result of a stale attempt discarded");
             }

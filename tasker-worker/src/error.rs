@@ -14,6 +14,10 @@ pub enum Error {
         "the database schema is not migrated to this version; run `tasker-server migrate` (or start tasker-server) first"
     )]
     SchemaNotMigrated,
+    /// The task that submits results stopped before answering (it panicked); the
+    /// step's message is redelivered when its lease ends.
+    #[error("the result submitter stopped before recording this result")]
+    SubmitterGone,
     /// Templates could not be read.
     #[error("templates: {0}")]
     Templates(String),

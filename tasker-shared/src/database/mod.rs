@@ -11,6 +11,7 @@ pub mod error;
 pub mod named_task;
 pub mod retention;
 pub mod step;
+pub mod submit;
 pub mod task;
 pub mod task_create;
 pub mod transition;

@@ -382,7 +382,10 @@ pub async fn submit_result(
     store_result_fenced(conn, step_uuid, attempt, result, Some(handover)).await
 }
 
-fn result_transition(attempt: i32, result: &StepExecutionResult) -> (WorkflowStepState, Value) {
+pub(crate) fn result_transition(
+    attempt: i32,
+    result: &StepExecutionResult,
+) -> (WorkflowStepState, Value) {
     let to = if result.success {
         WorkflowStepState::EnqueuedForOrchestration
     } else {

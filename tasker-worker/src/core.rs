@@ -347,11 +347,11 @@ impl Runtime {
             &self.abort,
         )
         .await;
-        lease.cancel();
 
         let result = match outcome {
             HandlerOutcome::Finished(result) => result,
             HandlerOutcome::Aborted => {
+                lease.cancel();
                 self.status.finished(None);
                 metrics::finished(&namespace, None, clock.elapsed());
                 return self
@@ -361,6 +361,10 @@ impl Runtime {
         };
         self.status.finished(Some(result.success));
         metrics::finished(&namespace, Some(result.success), clock.elapsed());
+        // The lease is kept until the result is recorded: a result waiting for the
+        // submitter, or for a database that is slow to answer, must not let the step
+        // be delivered again and run twice.
+        let _lease = lease.drop_guard();
         let (reply, answer) = oneshot::channel();
         let request = SubmitRequest {
             queue: queue.clone(),
@@ -404,14 +408,39 @@ impl Runtime {
                     .position(|r| r.queue != queue)
                     .unwrap_or(batch.len());
                 let rest = batch.split_off(split);
-                self.submit_group(batch).await;
+                self.clone().submit_group(batch).await;
                 batch = rest;
             }
         }
     }
 
-    async fn submit_group(&self, mut group: Vec<SubmitRequest>) {
-        if group.len() > 1 {
+    /// Submits one queue's group, once, while later results queue up behind it: together
+    /// if it has several results, else alone. What fails is retried result by result on
+    /// tasks of its own (the usual retries), so that a result retrying against a
+    /// struggling database holds up no other.
+    async fn submit_group(self: Arc<Self>, mut group: Vec<SubmitRequest>) {
+        if group.len() == 1 {
+            let request = group.remove(0);
+            match self
+                .submit_once(
+                    &request.queue,
+                    request.msg_id,
+                    &request.message,
+                    request.attempt,
+                    &request.result,
+                )
+                .await
+            {
+                Ok(()) => {
+                    let _ = request.reply.send(Ok(()));
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "submitting a result failed; retrying it on its own");
+                    group.push(request);
+                }
+            }
+        } else {
             match self.submit_together(&group).await {
                 Ok(outcomes) => {
                     for (request, outcome) in group.into_iter().zip(outcomes) {
@@ -425,16 +454,19 @@ impl Runtime {
             }
         }
         for request in group.drain(..) {
-            let outcome = self
-                .submit(
-                    &request.queue,
-                    request.msg_id,
-                    &request.message,
-                    request.attempt,
-                    &request.result,
-                )
-                .await;
-            let _ = request.reply.send(outcome);
+            let runtime = self.clone();
+            tokio::spawn(async move {
+                let outcome = runtime
+                    .submit(
+                        &request.queue,
+                        request.msg_id,
+                        &request.message,
+                        request.attempt,
+                        &request.result,
+                    )
+                    .await;
+                let _ = request.reply.send(outcome);
+            });
         }
     }
 

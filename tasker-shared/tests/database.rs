@@ -609,13 +609,11 @@ async fn claim_hands_over_ancestor_results() {
 #[tokio::test]
 async fn claiming_from_the_queue_sorts_out_every_message_read() {
     use WorkflowStepState::*;
-    use pgmq_notify::{PgmqClient, QueueName};
+    use pgmq_notify::PgmqClient;
     use tasker_shared::database::claim::{self, Delivery};
 
-    let db = TestDb::new().await;
-    let queue = QueueName::worker("tests").unwrap();
+    let (db, queue) = db_with_worker_queue().await;
     let client = PgmqClient::new(db.pool.clone());
-    client.create_queue(&queue).await.unwrap();
     let nt = register(&db, DIAMOND).await;
     // Task a: start, left and right done with results; end ready to claim.
     let a = create(&db, &nt).await;
@@ -1470,13 +1468,11 @@ async fn walk(db: &TestDb, step_uuid: Uuid, path: &[WorkflowStepState]) {
 #[tokio::test]
 async fn completing_a_step_enqueues_the_children_it_makes_ready() {
     use WorkflowStepState::*;
-    use pgmq_notify::{PgmqClient, QueueName};
+    use pgmq_notify::PgmqClient;
     use tasker_shared::messaging::StepMessage;
 
-    let db = TestDb::new().await;
-    let queue = QueueName::worker("tests").unwrap();
+    let (db, queue) = db_with_worker_queue().await;
     let client = PgmqClient::new(db.pool.clone());
-    client.create_queue(&queue).await.unwrap();
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
     let correlation_id = Uuid::now_v7();
@@ -1894,13 +1890,11 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
 /// there from `pending`; a duplicate writes nothing, not even a message.
 #[tokio::test]
 async fn create_and_enqueue_starts_the_task_in_one_statement() {
-    use pgmq_notify::{PgmqClient, QueueName};
+    use pgmq_notify::PgmqClient;
     use tasker_shared::messaging::StepMessage;
 
-    let db = TestDb::new().await;
-    let queue = QueueName::worker("tests").unwrap();
+    let (db, queue) = db_with_worker_queue().await;
     let client = PgmqClient::new(db.pool.clone());
-    client.create_queue(&queue).await.unwrap();
     let nt = register(&db, DIAMOND).await;
     // The template comes with its steps' registry rows, so creation needs no lookup.
     assert_eq!(nt.named_steps.len(), 4);

@@ -124,8 +124,8 @@ pub async fn create_task(
         }
     };
     drop(conn);
-    let enqueued = created.root_steps.clone();
-    crate::metrics::steps_enqueued(&named.namespace, enqueued.len());
+    let enqueued = created.root_steps.len();
+    crate::metrics::steps_enqueued(&named.namespace, enqueued);
     crate::metrics::task_requested(&named.namespace, clock.elapsed());
     tracing::info!(
         task_uuid = %created.task_uuid,
@@ -133,7 +133,7 @@ pub async fn create_task(
         template = %named.template.full_name(),
         "task created"
     );
-    let steps = committed_steps(&named, &created, &enqueued);
+    let steps = committed_steps(&named, &created);
     let record = task::TaskRecord {
         task_uuid: created.task_uuid,
         named_task_uuid: named.named_task_uuid,
@@ -156,7 +156,7 @@ pub async fn create_task(
     };
     Ok(CreatedTask {
         task_uuid: created.task_uuid,
-        enqueued_steps: enqueued.len(),
+        enqueued_steps: enqueued,
         record,
         steps,
     })
@@ -164,11 +164,7 @@ pub async fn create_task(
 
 /// The steps of a task just created, as `get_step_readiness_status` reads them: the
 /// `enqueued` ones (the roots) and the others `pending` behind them, none attempted.
-fn committed_steps(
-    named: &named_task::NamedTask,
-    created: &task::CreatedTask,
-    enqueued: &[Uuid],
-) -> Vec<StepDetail> {
+fn committed_steps(named: &named_task::NamedTask, created: &task::CreatedTask) -> Vec<StepDetail> {
     let at: DateTime<Utc> = created.created_at;
     let mut steps: Vec<StepDetail> = named
         .template
@@ -177,12 +173,13 @@ fn committed_steps(
         .filter_map(|step| {
             let step_uuid = *created.steps.get(&step.name)?;
             let named_step_uuid = *created.named_steps.get(&step.name)?;
-            let state = if enqueued.contains(&step_uuid) {
+            // The roots were enqueued by the creation; the others wait for parents.
+            let parents = i32::try_from(step.dependencies.len()).unwrap_or(i32::MAX);
+            let state = if parents == 0 {
                 WorkflowStepState::Enqueued
             } else {
                 WorkflowStepState::Pending
             };
-            let parents = i32::try_from(step.dependencies.len()).unwrap_or(i32::MAX);
             let mut parent_names = step.dependencies.clone();
             parent_names.sort();
             Some(StepDetail {
@@ -195,7 +192,8 @@ fn committed_steps(
                     dependencies_satisfied: parents == 0,
                     // Never attempted: attempts equal the (zero) baseline.
                     retry_eligible: true,
-                    ready_for_execution: state == WorkflowStepState::Pending && parents == 0,
+                    // Roots are enqueued, the rest wait: none is ready to enqueue.
+                    ready_for_execution: false,
                     last_failure_at: None,
                     next_retry_at: None,
                     total_parents: parents,

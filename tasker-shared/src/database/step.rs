@@ -353,7 +353,7 @@ pub async fn record_result(
     attempt: i32,
     result: &StepExecutionResult,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
-    store_result_fenced(conn, step_uuid, attempt, result, None).await
+    store_result_fenced(conn, step_uuid, attempt, result).await
 }
 
 /// Where a worker's result goes once it is recorded: the step's message on the worker
@@ -371,7 +371,8 @@ pub struct Handover<'a> {
 }
 
 /// [`record_result`] and, only when it applies, the [`Handover`], in one statement (one
-/// round trip for a worker's whole submission, before its commit).
+/// round trip for a worker's whole submission, before its commit): [`super::submit::batch`]
+/// with one item.
 pub async fn submit_result(
     conn: &mut PgConnection,
     step_uuid: Uuid,
@@ -379,7 +380,18 @@ pub async fn submit_result(
     result: &StepExecutionResult,
     handover: Handover<'_>,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
-    store_result_fenced(conn, step_uuid, attempt, result, Some(handover)).await
+    let item = super::submit::Submission {
+        step_uuid,
+        attempt,
+        result,
+        msg_id: handover.msg_id,
+        message: handover.message,
+    };
+    let mut outcomes =
+        super::submit::batch(conn, handover.worker_queue, handover.results_queue, &[item]).await?;
+    outcomes
+        .pop()
+        .ok_or_else(|| Error::Corrupt("a submission returned no outcome".into()))
 }
 
 pub(crate) fn result_transition(
@@ -405,52 +417,23 @@ async fn store_result_fenced(
     step_uuid: Uuid,
     attempt: i32,
     result: &StepExecutionResult,
-    handover: Option<Handover<'_>>,
 ) -> Result<TransitionOutcome<WorkflowStepState>> {
     let (to, metadata) = result_transition(attempt, result);
     let sources = step_sources(&[WorkflowStepState::InProgress], to)?;
     let ids = [step_uuid];
-    // Fenced on the attempt, the state moves and the result is stored; with a handover
-    // the messages move in the same statement, only if the step did. (Data-modifying
-    // CTEs run to completion whether or not the final SELECT reads them.) The worker
-    // message is deleted only if no one holds its row: a reader re-leasing it (its lease
-    // ran out) locks the message before the step, the reverse of this statement, and
-    // waiting for it could deadlock. That reader then finds the step no longer
-    // claimable and deletes the message itself.
-    let statement = match handover {
-        None => concat!(
-            step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
-            "SELECT from_state FROM moved"
-        )
-        .to_string(),
-        Some(h) => format!(
-            "{transition}, handed_back AS (
-                 DELETE FROM {worker_table}
-                 WHERE msg_id = (SELECT msg_id FROM {worker_table}
-                                 WHERE msg_id = $7 AND EXISTS (SELECT 1 FROM moved)
-                                 FOR UPDATE SKIP LOCKED)
-             ), handed_over AS ({send})
-             SELECT from_state FROM moved",
-            transition = step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
-            worker_table = pgmq_notify::sql::queue_table(h.worker_queue),
-            send = pgmq_notify::sql::insert_with_notify(
-                h.results_queue,
-                "SELECT clock_timestamp(), $8::jsonb FROM moved"
-            ),
-        ),
-    };
-    let query = sqlx::query_scalar(&statement)
-        .bind(&ids[..])
-        .bind(&sources)
-        .bind(to.as_str())
-        .bind(&metadata)
-        .bind(attempt)
-        .bind(serde_json::to_value(result)?);
-    let query = match handover {
-        Some(h) => query.bind(h.msg_id).bind(h.message),
-        None => query,
-    };
-    let moved: Option<String> = query.fetch_optional(&mut *conn).await?;
+    // Fenced on the attempt, the state moves and the result is stored.
+    let moved: Option<String> = sqlx::query_scalar(concat!(
+        step_transition_sql!(fence = "AND attempts = $5", set = ", results = $6"),
+        "SELECT from_state FROM moved"
+    ))
+    .bind(&ids[..])
+    .bind(&sources)
+    .bind(to.as_str())
+    .bind(&metadata)
+    .bind(attempt)
+    .bind(serde_json::to_value(result)?)
+    .fetch_optional(&mut *conn)
+    .await?;
     match moved {
         Some(from) => Ok(TransitionOutcome::Applied {
             from: parse_step_state(&from)?,

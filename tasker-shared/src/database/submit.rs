@@ -1,5 +1,5 @@
-//! Several workers' results at once: [`batch`] is [`super::step::submit_result`] for many
-//! steps of one worker queue, in one statement.
+//! Workers' results with their handover, one or many of one worker queue in one
+//! statement ([`batch`]; [`super::step::submit_result`] is a batch of one).
 
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -31,9 +31,8 @@ pub struct Submission<'a> {
 
 /// Records each result that is still wanted (its step `in_progress` under that attempt),
 /// deletes its step message from `worker_queue` (unless a reader holds it) and sends its
-/// message to `results_queue`, with the notification, in one statement: the same writes
-/// as one [`super::step::submit_result`] per item. Returns one outcome per item, in
-/// order; an item that was not applied wrote nothing.
+/// message to `results_queue`, with the notification, in one statement. Returns one
+/// outcome per item, in order; an item that was not applied wrote nothing.
 pub async fn batch(
     conn: &mut PgConnection,
     worker_queue: &QueueName,
@@ -61,7 +60,7 @@ pub async fn batch(
         messages.push(item.message);
     }
     let worker_table = pgmq_notify::sql::queue_table(worker_queue);
-    // As in `step::submit_result`: fenced on the attempt, the state moves and the
+    // Fenced on the attempt, the state moves and the
     // result is stored; the step's message is deleted only if no reader holds it (a
     // reader re-leasing it locks it before the step, the reverse order), and the
     // orchestration's message is sent only for the steps that moved.

@@ -323,7 +323,7 @@ impl Due {
 
 /// What one listener event asks of the loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Wake {
+pub(crate) enum Wake {
     /// Read this queue now.
     Queue(usize),
     /// Read these queues now.
@@ -361,12 +361,12 @@ impl Wake {
 /// the loop reads that queue when its message becomes visible. Bounded; past the bound,
 /// polling covers the rest.
 #[derive(Debug, Default)]
-struct DelayedWakes(BinaryHeap<Reverse<(Instant, usize)>>);
+pub(crate) struct DelayedWakes(BinaryHeap<Reverse<(Instant, usize)>>);
 
 impl DelayedWakes {
     const MAX: usize = 4096;
 
-    fn note(
+    pub(crate) fn note(
         &mut self,
         queues: &[QueueName],
         received: Result<QueueEvent, broadcast::error::RecvError>,
@@ -406,12 +406,12 @@ impl DelayedWakes {
     }
 
     /// The earliest deadline.
-    fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Instant> {
         self.0.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Forgets every deadline up to `now`; returns the queues they were on.
-    fn pop_due(&mut self, now: Instant) -> BTreeSet<usize> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> BTreeSet<usize> {
         let mut due = BTreeSet::new();
         while self.next().is_some_and(|at| at <= now) {
             if let Some(Reverse((_, index))) = self.0.pop() {

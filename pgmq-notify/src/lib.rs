@@ -18,6 +18,7 @@
 //! notifications carry the payload of the SQL function `tasker.pgmq_send_with_notify`
 //! (installed by the workspace's `migrations/` for SQL callers), which it does not call.
 
+pub mod batches;
 pub mod client;
 pub mod consumer;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod listener;
 pub mod names;
 pub mod sql;
 
+pub use batches::BatchConfig;
 pub use client::{PgmqClient, QueueMessage};
 pub use consumer::ConsumerConfig;
 pub use error::{Error, Result};

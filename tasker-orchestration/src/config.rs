@@ -24,6 +24,8 @@ pub struct OrchestrationConfig {
     pub readiness_sweep_interval: Duration,
     /// Most result messages read at once.
     pub result_batch_size: i32,
+    /// Batches of results processed at once.
+    pub result_processors: usize,
     /// How long a read result message stays invisible to other orchestrators.
     pub visibility_timeout_seconds: i32,
     /// Connection pool.
@@ -49,6 +51,7 @@ impl OrchestrationConfig {
             poll_interval: Duration::from_millis(c.events.poll_interval_ms),
             readiness_sweep_interval: Duration::from_millis(o.readiness_sweep_interval_ms),
             result_batch_size: i32::try_from(o.result_batch_size).unwrap_or(50),
+            result_processors: usize::try_from(o.result_processors).unwrap_or(2),
             visibility_timeout_seconds: i32::try_from(o.visibility_timeout_seconds).unwrap_or(30),
             pool: PoolConfig {
                 max_connections: c.database.max_connections,
@@ -75,6 +78,7 @@ impl OrchestrationConfig {
             poll_interval: Duration::from_secs(5),
             readiness_sweep_interval: Duration::from_secs(30),
             result_batch_size: 50,
+            result_processors: 2,
             visibility_timeout_seconds: 30,
             pool: PoolConfig {
                 max_connections: 12,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use pgmq_notify::consumer::{self, ConsumerConfig};
+use pgmq_notify::batches::{BatchConfig, run_batches};
 use pgmq_notify::{QueueListener, QueueName};
 use tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS;
 
@@ -17,40 +17,33 @@ use crate::lifecycle::result_processor;
 use crate::lifecycle::step_enqueuer::StepEnqueuerService;
 
 /// Consumes `orchestration_step_results` until shutdown, a batch per transaction (see
-/// [`result_processor::process_batch`]).
+/// [`result_processor::process_batch`]), up to `result_processors` batches at once: one
+/// batch's round trips and commit wait overlap another's work. Concurrent batches take
+/// their messages with `SKIP LOCKED` and lock tasks in task order, as two servers' do.
 pub async fn run_result_consumer(
     pool: PgPool,
     listener: Option<QueueListener>,
     config: &OrchestrationConfig,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let queue = QueueName::new(ORCHESTRATION_STEP_RESULTS)?;
-    let consumer_config = ConsumerConfig {
-        queues: vec![queue],
-        visibility_timeout_seconds: config.visibility_timeout_seconds,
-        max_in_flight: usize::try_from(config.result_batch_size).unwrap_or(50),
+    let batch_config = BatchConfig {
+        queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
         batch_size: usize::try_from(config.result_batch_size).unwrap_or(50),
+        concurrency: config.result_processors,
         poll_interval: config
             .deployment_mode
             .polls()
             .then_some(config.poll_interval),
-        // One queue: a probe would cost as much as the read.
-        probe: None,
     };
     let vt = config.visibility_timeout_seconds;
-    consumer::run_with(
+    run_batches(
         move |queue: QueueName, qty: i32| {
             let pool = pool.clone();
-            async move {
-                let read = result_processor::process_batch(&pool, &queue, vt, qty).await?;
-                // Everything happened inside the fetch: nothing is left to hand out.
-                Ok::<_, crate::Error>((Vec::<()>::new(), read))
-            }
+            async move { result_processor::process_batch(&pool, &queue, vt, qty).await }
         },
         listener,
-        consumer_config,
+        batch_config,
         shutdown,
-        |_queue, ()| async {},
     )
     .await;
     Ok(())

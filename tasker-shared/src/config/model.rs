@@ -95,6 +95,8 @@ impl Default for LoggingConfig {
 pub struct OrchestrationSettings {
     /// Most step results read at once.
     pub result_batch_size: u32,
+    /// Batches of step results processed at once.
+    pub result_processors: u32,
     /// Lease on a read result message, in seconds.
     pub visibility_timeout_seconds: u32,
     /// How often tasks with ready but unenqueued steps are looked for, in milliseconds.
@@ -111,6 +113,7 @@ impl Default for OrchestrationSettings {
     fn default() -> Self {
         Self {
             result_batch_size: 50,
+            result_processors: 2,
             visibility_timeout_seconds: 30,
             readiness_sweep_interval_ms: 30_000,
             staleness: StalenessSettings::default(),

@@ -44,6 +44,12 @@ pub(super) fn validate(
         o.result_batch_size.to_string(),
     );
     check(
+        (1..=16).contains(&o.result_processors),
+        "orchestration.result_processors",
+        "must be between 1 and 16",
+        o.result_processors.to_string(),
+    );
+    check(
         (1..=86_400).contains(&o.visibility_timeout_seconds),
         "orchestration.visibility_timeout_seconds",
         "must be between 1 and 86400",

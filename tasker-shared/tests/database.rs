@@ -444,11 +444,71 @@ async fn transitions_are_compare_and_swap() {
     .execute(&db.pool)
     .await
     .unwrap_err();
-    assert!(
-        raw.to_string()
-            .contains("task_transitions_terminal_is_final"),
-        "{raw}"
-    );
+    assert!(raw.to_string().contains("task_from_state"), "{raw}");
+}
+
+/// Every way a state or backoff column can get a value outside its list is refused:
+/// the rows' states, the history's states, leaving a terminal state, and the backoff.
+#[tokio::test]
+async fn the_schema_refuses_unknown_states_and_leaving_terminal_ones() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let (t, start) = (c.task_uuid, c.steps["start"]);
+    let refused = [
+        ("UPDATE tasker.tasks SET current_state = 'bogus' WHERE task_uuid = $1", t, "task_state"),
+        (
+            "UPDATE tasker.workflow_steps SET current_state = 'bogus' WHERE workflow_step_uuid = $1",
+            start,
+            "step_state",
+        ),
+        (
+            "UPDATE tasker.workflow_steps SET backoff = 'sometimes' WHERE workflow_step_uuid = $1",
+            start,
+            "backoff_kind",
+        ),
+        (
+            "INSERT INTO tasker.task_transitions (task_uuid, to_state, from_state, sort_key)
+             VALUES ($1, 'bogus', 'pending', 99)",
+            t,
+            "task_state",
+        ),
+        (
+            "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+             VALUES ($1, 'bogus', 'pending', 99)",
+            start,
+            "step_state",
+        ),
+        (
+            "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+             VALUES ($1, 'pending', 'complete', 99)",
+            start,
+            "step_from_state",
+        ),
+        (
+            "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+             VALUES ($1, 'pending', 'bogus', 99)",
+            start,
+            "step_from_state",
+        ),
+    ];
+    for (statement, id, domain) in refused {
+        let error = sqlx::query(statement)
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(domain), "{statement}: {error}");
+    }
+    // A step in error may be left (an operator's retry); the history takes it.
+    sqlx::query(
+        "INSERT INTO tasker.workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+         VALUES ($1, 'pending', 'error', 99)",
+    )
+    .bind(start)
+    .execute(&db.pool)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::backoff;
 use super::step_enqueuer::TaskRoute;
-use super::task_finalizer::finalize;
+use super::task_finalizer::finalize_from;
 use crate::error::{Error, Result};
 
 /// What processing a result did.
@@ -254,7 +254,8 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
         && enqueued_children > 0
         && task_state == TaskState::StepsInProcess;
     if outcome != ResultOutcome::Stale && task_live && !unchanged {
-        finalize(conn, route).await?;
+        // The task's state is the one read under the lock: steps changed, it did not.
+        finalize_from(conn, route, task_state).await?;
     }
     Ok(outcome)
 }

@@ -27,6 +27,16 @@ pub async fn finalize(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<F
     let Some(current) = transition::current_task_state(&mut *conn, route.task_uuid).await? else {
         return Ok(FinalizationAction::NoAction);
     };
+    finalize_from(conn, route, current).await
+}
+
+/// [`finalize`] for a caller that read the task's state `current` under the row lock
+/// it still holds.
+pub async fn finalize_from(
+    conn: &mut PgConnection,
+    route: TaskRoute<'_>,
+    current: TaskState,
+) -> Result<FinalizationAction> {
     if current.is_terminal() {
         return Ok(FinalizationAction::NoAction);
     }
@@ -68,7 +78,6 @@ pub async fn finalize(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<F
             }
             if target == TaskState::Complete {
                 crate::metrics::task_completed();
-                task::mark_completed(&mut *conn, route.task_uuid).await?;
                 tracing::info!(task_uuid = %route.task_uuid, correlation_id = %route.correlation_id, "task complete");
             }
             Ok(FinalizationAction::Transitioned(target))

@@ -22,17 +22,6 @@ pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// Sets `completed_at`.
-pub async fn mark_completed(conn: &mut PgConnection, task_uuid: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE tasker.tasks SET completed_at = now(), updated_at = now() WHERE task_uuid = $1",
-    )
-    .bind(task_uuid)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Where a task stands (`tasker.get_task_execution_context`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TaskExecutionContext {

@@ -70,7 +70,8 @@ pub async fn transition_task(
          ), moved AS (
              UPDATE tasker.tasks t
              SET current_state = $4, state_sort_key = t.state_sort_key + 1,
-                 state_changed_at = now(), updated_at = now()
+                 state_changed_at = now(), updated_at = now(),
+                 completed_at = CASE WHEN $4 = 'complete' THEN now() ELSE t.completed_at END
              FROM old WHERE t.task_uuid = old.task_uuid AND t.task_uuid = $1
              RETURNING old.current_state AS from_state, t.state_sort_key
          ), ins AS (

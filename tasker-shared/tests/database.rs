@@ -1876,6 +1876,38 @@ async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName
 /// table, and kept doing so as the table grew. Here the plans are made on an almost
 /// empty (and analyzed) database; after the tables and the queue grow, one more step
 /// through the hot path must still read only the rows it needs.
+/// Looking a template up reads its own steps' names, not every step name registered.
+#[tokio::test]
+async fn finding_a_template_reads_its_own_steps_only() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    sqlx::query("ANALYZE").execute(&db.pool).await.unwrap();
+    let pool = one_connection_pool(&db).await;
+    let mut conn = pool.acquire().await.unwrap();
+    // Planned on the small table, as a server's first creation would, and kept.
+    named_task::find(&mut *conn, "tests", "diamond", None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Other templates register many more steps.
+    sqlx::query(
+        "INSERT INTO tasker.named_steps (name) SELECT 'other_' || g FROM generate_series(1, 2000) g",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let before = rows_read(&mut conn).await;
+    let found = named_task::find(&mut *conn, "tests", "diamond", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = rows_read(&mut conn).await;
+    assert_eq!(found.named_steps, nt.named_steps);
+    assert_eq!(found.named_steps.len(), 4);
+    let read = after["tasker.named_steps"] - before["tasker.named_steps"];
+    assert!(read <= 4, "{read} named_steps rows read");
+}
+
 #[tokio::test]
 async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
     use pgmq_notify::PgmqClient;

@@ -150,17 +150,22 @@ pub async fn find<'e>(
         sqlx::types::Json<std::collections::HashMap<String, Uuid>>,
     );
     let row: Option<Row> = sqlx::query_as(
+        // Each of the template's steps is looked up by name (LATERAL ... OFFSET 0): as a
+        // join, the plan read every named step ever registered to find a handful.
         "SELECT nt.named_task_uuid, ns.name, nt.name, nt.version, nt.identity_strategy, nt.configuration,
                 COALESCE((SELECT jsonb_object_agg(s.name, s.named_step_uuid)
-                          FROM tasker.named_steps s
-                          WHERE s.name IN (SELECT st ->> 'name'
-                                           FROM jsonb_array_elements(nt.configuration -> 'steps') st)),
+                          FROM jsonb_array_elements(nt.configuration -> 'steps') st
+                          CROSS JOIN LATERAL (SELECT s.name, s.named_step_uuid
+                                              FROM tasker.named_steps s
+                                              WHERE s.name = st ->> 'name' OFFSET 0) s),
                          '{}')
-         FROM tasker.named_tasks nt
-         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-         WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
-         ORDER BY nt.created_at DESC, nt.named_task_uuid DESC
-         LIMIT 1",
+         FROM tasker.task_namespaces ns
+         CROSS JOIN LATERAL (SELECT nt.* FROM tasker.named_tasks nt
+                             WHERE nt.task_namespace_uuid = ns.task_namespace_uuid
+                               AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
+                             ORDER BY nt.created_at DESC, nt.named_task_uuid DESC
+                             LIMIT 1) nt
+         WHERE ns.name = $1",
     )
     .bind(namespace)
     .bind(name)

@@ -1613,6 +1613,81 @@ async fn completing_a_step_enqueues_the_children_it_makes_ready() {
     assert_eq!(state_of(&db, other.steps["left"]).await, Pending);
 }
 
+/// Steps of several tasks complete in one statement; a child whose parents all complete
+/// in it is enqueued once, with one message, and listed under one of them.
+#[tokio::test]
+async fn completing_steps_together_enqueues_each_ready_child_once() {
+    use WorkflowStepState::*;
+    use pgmq_notify::PgmqClient;
+    use tasker_shared::database::complete::{self, Completion};
+    use tasker_shared::messaging::StepMessage;
+
+    let (db, queue) = db_with_worker_queue().await;
+    let client = PgmqClient::new(db.pool.clone());
+    let nt = register(&db, DIAMOND).await;
+    let (a, b) = (create(&db, &nt).await, create(&db, &nt).await);
+    let to_orchestration = [Pending, Enqueued, InProgress, EnqueuedForOrchestration];
+    for c in [&a, &b] {
+        complete_step(&db, c.steps["start"]).await;
+    }
+    // Task a: both parents of `end` finish together; task b: only `left`.
+    for step in [a.steps["left"], a.steps["right"], b.steps["left"]] {
+        walk(&db, step, &to_orchestration).await;
+    }
+    let (ca, cb) = (Uuid::now_v7(), Uuid::now_v7());
+    let completions = [
+        Completion {
+            step_uuid: a.steps["left"],
+            correlation_id: ca,
+        },
+        Completion {
+            step_uuid: a.steps["right"],
+            correlation_id: ca,
+        },
+        Completion {
+            step_uuid: b.steps["left"],
+            correlation_id: cb,
+        },
+        // Not waiting for the orchestration: left alone.
+        Completion {
+            step_uuid: b.steps["right"],
+            correlation_id: cb,
+        },
+    ];
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut moved = complete::steps(
+        &mut conn,
+        &completions,
+        &json!({"event": "completed"}),
+        Some(&queue),
+    )
+    .await
+    .unwrap();
+    moved.sort();
+    let mut expected_moved = vec![a.steps["left"], a.steps["right"], b.steps["left"]];
+    expected_moved.sort();
+    assert_eq!(
+        moved.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        expected_moved
+    );
+    let listed: Vec<Uuid> = moved.iter().flat_map(|(_, c)| c.clone()).collect();
+    assert_eq!(listed, vec![a.steps["end"]]);
+    assert_eq!(state_of(&db, a.steps["end"]).await, Enqueued);
+    assert_eq!(state_of(&db, b.steps["end"]).await, Pending);
+    assert_eq!(state_of(&db, b.steps["right"]).await, Pending);
+    let messages = client.read::<StepMessage>(&queue, 30, 10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].message.step_uuid, a.steps["end"]);
+    assert_eq!(messages[0].message.correlation_id, ca);
+    // Each completed step's history entry records its attempt.
+    let history = transition::step_history(&db.pool, a.steps["left"])
+        .await
+        .unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.to_state, "complete");
+    assert_eq!(last.metadata, json!({"event": "completed", "attempt": 0}));
+}
+
 /// A connection used recently is handed out without a ping (a round trip in front of
 /// every claim and submit): if it broke while idle, its next statement fails and the
 /// caller's retry or redelivery takes over. (sqlx also checks each connection as it is

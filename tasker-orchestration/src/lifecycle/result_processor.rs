@@ -7,6 +7,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use pgmq_notify::{PgmqClient, QueueName};
+use tasker_shared::database::complete::{self, Completion};
 use tasker_shared::database::{step, transition};
 use tasker_shared::messaging::StepMessage;
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
@@ -52,10 +53,11 @@ pub const MAX_RESULT_DELIVERIES: i32 = 10;
 
 /// Reads up to `qty` result messages and processes them all in one transaction: the
 /// read, every state change, every message it sends and the deletes commit together, so
-/// a batch costs one commit however many results it holds. Messages are processed in
-/// task order, so concurrent orchestrators take task locks in the same order.
+/// a batch costs one commit however many results it holds. The batch's tasks are locked
+/// in task order, so concurrent orchestrators cannot deadlock.
 ///
-/// The batch first runs without savepoints, and its messages are taken (deleted as they
+/// The batch first runs without savepoints, its succeeded steps completed together (see
+/// [`process_together`]), and its messages are taken (deleted as they
 /// are read, [`PgmqClient::take_with`]) rather than leased and deleted afterwards: three
 /// round trips fewer per batch and two per result. If any result fails (or a message
 /// cannot be decoded), the whole transaction rolls back, which puts the messages back
@@ -133,7 +135,6 @@ async fn process_batch_together(
     queue: &QueueName,
     qty: i32,
 ) -> Result<(usize, Vec<(ResultOutcome, Duration, StepMessage)>)> {
-    use tracing::Instrument;
     let taken = PgmqClient::take_with::<serde_json::Value>(&mut *conn, queue, qty).await?;
     let read = taken.len();
     let mut messages = taken
@@ -146,15 +147,115 @@ async fn process_batch_together(
         })
         .collect::<Result<Vec<_>>>()?;
     messages.sort_by_key(|m| m.task_uuid);
+    let outcomes = process_together(conn, messages).await?;
+    Ok((read, outcomes))
+}
+
+/// Applies a batch of results in the caller's transaction: one statement locks every
+/// task (in task order) and loads every step, one per namespace completes every step
+/// that succeeded and enqueues the children they make ready; failures, and the tasks
+/// whose state may change, are then handled result by result as in [`process`].
+async fn process_together(
+    conn: &mut PgConnection,
+    messages: Vec<StepMessage>,
+) -> Result<Vec<(ResultOutcome, Duration, StepMessage)>> {
+    use std::collections::{BTreeMap, HashMap};
+    use tracing::Instrument;
+
+    let clock = std::time::Instant::now();
+    let pairs: Vec<(uuid::Uuid, uuid::Uuid)> = messages
+        .iter()
+        .map(|m| (m.task_uuid, m.step_uuid))
+        .collect();
+    let loaded: HashMap<uuid::Uuid, (TaskState, step::StepForOrchestration)> =
+        step::lock_tasks_and_load(&mut *conn, &pairs)
+            .await?
+            .into_iter()
+            .map(|(state, row)| (row.workflow_step_uuid, (state, row)))
+            .collect();
+
+    // Successes, grouped by where their children go (None: nowhere, the task may start
+    // nothing new). A step named by two messages is completed once.
+    let mut groups: BTreeMap<Option<String>, Vec<Completion>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for message in &messages {
+        let Some((task_state, row)) = loaded.get(&message.step_uuid) else {
+            continue;
+        };
+        if row.state()? != WorkflowStepState::EnqueuedForOrchestration
+            || !seen.insert(message.step_uuid)
+        {
+            continue;
+        }
+        let may_start_more =
+            !task_state.is_terminal() && *task_state != TaskState::BlockedByFailures;
+        groups
+            .entry(may_start_more.then(|| row.namespace.clone()))
+            .or_default()
+            .push(Completion {
+                step_uuid: message.step_uuid,
+                correlation_id: message.correlation_id,
+            });
+    }
+    let mut completed: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (namespace, completions) in groups {
+        let queue = namespace.as_deref().map(QueueName::worker).transpose()?;
+        let moved = complete::steps(
+            &mut *conn,
+            &completions,
+            &json!({"event": "completed"}),
+            queue.as_ref(),
+        )
+        .await?;
+        let enqueued: usize = moved.iter().map(|(_, children)| children.len()).sum();
+        if let Some(namespace) = &namespace
+            && enqueued > 0
+        {
+            crate::metrics::steps_enqueued(namespace, enqueued);
+        }
+        completed.extend(
+            moved
+                .into_iter()
+                .map(|(step, children)| (step, children.len())),
+        );
+    }
+    let shared = clock.elapsed();
+
     let mut outcomes = Vec::with_capacity(messages.len());
     for message in messages {
         let clock = std::time::Instant::now();
-        let outcome = process(&mut *conn, &message)
-            .instrument(result_span(&message))
-            .await?;
-        outcomes.push((outcome, clock.elapsed(), message));
+        let outcome = match loaded.get(&message.step_uuid) {
+            None => ResultOutcome::Stale,
+            Some((task_state, row)) => {
+                let route = TaskRoute {
+                    task_uuid: message.task_uuid,
+                    namespace: &row.namespace,
+                    correlation_id: message.correlation_id,
+                };
+                let settle = match row.state()? {
+                    // The first message of a step gets its completion; a duplicate is stale.
+                    WorkflowStepState::EnqueuedForOrchestration => {
+                        match completed.remove(&message.step_uuid) {
+                            Some(children) => (ResultOutcome::Completed, children),
+                            None => (ResultOutcome::Stale, 0),
+                        }
+                    }
+                    WorkflowStepState::EnqueuedAsErrorForOrchestration => (
+                        fail_or_retry(&mut *conn, row, route, !task_state.is_terminal())
+                            .instrument(result_span(&message))
+                            .await?,
+                        0,
+                    ),
+                    _ => (ResultOutcome::Stale, 0),
+                };
+                settle_task(&mut *conn, route, *task_state, settle)
+                    .instrument(result_span(&message))
+                    .await?
+            }
+        };
+        outcomes.push((outcome, shared + clock.elapsed(), message));
     }
-    Ok((read, outcomes))
+    Ok(outcomes)
 }
 
 /// The batch in one transaction, each result behind a savepoint: a result that fails is
@@ -245,6 +346,18 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
         }
         _ => ResultOutcome::Stale,
     };
+    settle_task(conn, route, task_state, (outcome, enqueued_children)).await
+}
+
+/// Brings the task's state in line with its steps after a result's `outcome`, unless it
+/// cannot have changed; `task_state` is the state read under the task's lock (steps
+/// changed since, the task did not). Returns the outcome.
+async fn settle_task(
+    conn: &mut PgConnection,
+    route: TaskRoute<'_>,
+    task_state: TaskState,
+    (outcome, enqueued_children): (ResultOutcome, usize),
+) -> Result<ResultOutcome> {
     // Readiness is incremental: a completed step whose children were just enqueued
     // leaves a task in steps_in_process exactly where it is (it now has enqueued steps,
     // and no step of a steps_in_process task is in error, because the failure's own
@@ -253,8 +366,7 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
     let unchanged = outcome == ResultOutcome::Completed
         && enqueued_children > 0
         && task_state == TaskState::StepsInProcess;
-    if outcome != ResultOutcome::Stale && task_live && !unchanged {
-        // The task's state is the one read under the lock: steps changed, it did not.
+    if outcome != ResultOutcome::Stale && !task_state.is_terminal() && !unchanged {
         finalize_from(conn, route, task_state).await?;
     }
     Ok(outcome)
@@ -276,7 +388,7 @@ async fn complete(
     let Some(enqueued) = step::complete(
         &mut *conn,
         step_row.workflow_step_uuid,
-        &json!({"event": "completed", "attempt": step_row.attempts}),
+        &json!({"event": "completed"}),
         children,
     )
     .await?

@@ -6,6 +6,7 @@
 //! (a `&mut *tx` works); read-only helpers take any executor.
 
 pub mod claim;
+pub mod complete;
 pub mod dlq;
 pub mod error;
 pub mod named_task;

@@ -565,6 +565,46 @@ pub async fn lock_task_and_load(
         .transpose()
 }
 
+/// [`lock_task_and_load`] for many (task, step) pairs in one statement: locks the tasks in
+/// task order (so concurrent batches cannot deadlock) and returns each pair that exists
+/// with its task's state, in the order given.
+pub async fn lock_tasks_and_load(
+    conn: &mut PgConnection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<Vec<(TaskState, StepForOrchestration)>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    let rows = sqlx::query_as::<_, LockedStepRow>(concat!(
+        "WITH locked AS MATERIALIZED (
+             SELECT t.task_uuid, t.current_state, t.named_task_uuid FROM tasker.tasks t
+             WHERE t.task_uuid = ANY($1)
+             ORDER BY t.task_uuid
+             FOR UPDATE
+         )
+         SELECT t.current_state AS task_state, ",
+        for_orchestration_columns!(),
+        " FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS p(task_uuid, step_uuid, n)
+         CROSS JOIN LATERAL (SELECT l.* FROM locked l WHERE l.task_uuid = p.task_uuid) t
+         CROSS JOIN LATERAL (SELECT s.* FROM tasker.workflow_steps s
+                             WHERE s.workflow_step_uuid = p.step_uuid AND s.task_uuid = t.task_uuid
+                             OFFSET 0) ws
+         CROSS JOIN LATERAL (SELECT tn.name FROM tasker.named_tasks nt
+                             JOIN tasker.task_namespaces tn
+                               ON tn.task_namespace_uuid = nt.task_namespace_uuid
+                             WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) tn
+         ORDER BY p.n"
+    ))
+    .bind(&tasks)
+    .bind(&steps)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((parse_task_state(&r.task_state)?, r.step)))
+        .collect()
+}
+
 /// Moves those of `step_uuids` that are still `pending` to `enqueued` and sends each
 /// moved step's message (`messages[i]` belongs to `step_uuids[i]`) to `queue` with its
 /// notification, in one statement: a step is enqueued if and only if its message is on
@@ -636,86 +676,13 @@ pub async fn complete(
     metadata: &Value,
     children: Option<ChildRoute<'_>>,
 ) -> Result<Option<Vec<Uuid>>> {
-    let sources = step_sources(
-        &[WorkflowStepState::EnqueuedForOrchestration],
-        WorkflowStepState::Complete,
-    )?;
-    let enqueued_sources =
-        step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
-    let ids = [step_uuid];
-    // A row comes back only if the step moved: the children enqueued, maybe none.
-    let enqueued: Option<Vec<Uuid>> = match children {
-        None => {
-            sqlx::query_scalar(concat!(
-                step_transition_sql!(fence = "", set = ""),
-                "SELECT '{}'::uuid[] FROM moved"
-            ))
-            .bind(&ids[..])
-            .bind(&sources)
-            .bind(WorkflowStepState::Complete.as_str())
-            .bind(metadata)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-        Some(route) => {
-            // A CTE does not see the writes of its statement, so the readiness test
-            // counts the step completing here as done: it skips that parent.
-            let statement = format!(
-                "{transition}, ready AS (
-                     SELECT c.workflow_step_uuid
-                     FROM moved m
-                     CROSS JOIN LATERAL (SELECT e.to_step_uuid FROM tasker.workflow_step_edges e
-                                         WHERE e.from_step_uuid = m.workflow_step_uuid OFFSET 0) e
-                     CROSS JOIN LATERAL (SELECT c.* FROM tasker.workflow_steps c
-                                         WHERE c.workflow_step_uuid = e.to_step_uuid OFFSET 0) c
-                     WHERE c.current_state = ANY($5)
-                       AND (c.attempts = c.retry_baseline
-                            OR (c.retryable AND c.attempts - c.retry_baseline < c.max_attempts))
-                       AND NOT EXISTS (
-                           SELECT 1 FROM tasker.workflow_step_edges pe
-                           WHERE pe.to_step_uuid = c.workflow_step_uuid
-                             AND pe.from_step_uuid <> m.workflow_step_uuid
-                             AND (SELECT p.current_state FROM tasker.workflow_steps p
-                                  WHERE p.workflow_step_uuid = pe.from_step_uuid)
-                                 NOT IN ('complete', 'resolved_manually')
-                           OFFSET 0)
-                 ), enqueued AS (
-                     UPDATE tasker.workflow_steps ws
-                     SET current_state = $6, state_sort_key = ws.state_sort_key + 1, updated_at = now()
-                     WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM ready))
-                       AND ws.current_state = ANY($5)
-                     RETURNING ws.workflow_step_uuid, ws.task_uuid, ws.state_sort_key
-                 ), enqueued_history AS (
-                     INSERT INTO tasker.workflow_step_transitions
-                         (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
-                     SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $6, 'pending', $7, state_sort_key
-                     FROM enqueued
-                 ), sent AS ({send})
-                 SELECT ARRAY(SELECT workflow_step_uuid FROM enqueued ORDER BY workflow_step_uuid)
-                 FROM moved",
-                transition = step_transition_sql!(fence = "", set = ""),
-                send = pgmq_notify::sql::insert_with_notify(
-                    route.queue,
-                    "SELECT clock_timestamp(), jsonb_build_object(
-                         'task_uuid', task_uuid, 'step_uuid', workflow_step_uuid,
-                         'correlation_id', $8::uuid)
-                     FROM enqueued"
-                ),
-            );
-            sqlx::query_scalar(&statement)
-                .bind(&ids[..])
-                .bind(&sources)
-                .bind(WorkflowStepState::Complete.as_str())
-                .bind(metadata)
-                .bind(&enqueued_sources)
-                .bind(WorkflowStepState::Enqueued.as_str())
-                .bind(json!({"event": "enqueued"}))
-                .bind(route.correlation_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
+    let completion = super::complete::Completion {
+        step_uuid,
+        correlation_id: children.map(|c| c.correlation_id).unwrap_or_default(),
     };
-    Ok(enqueued)
+    let moved =
+        super::complete::steps(conn, &[completion], metadata, children.map(|c| c.queue)).await?;
+    Ok(moved.into_iter().next().map(|(_, enqueued)| enqueued))
 }
 
 /// Records when a step's next attempt becomes visible.

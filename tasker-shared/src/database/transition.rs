@@ -160,6 +160,11 @@ pub async fn transition_steps(
 /// or `resolved_manually` records `completed_at`.
 macro_rules! step_transition_sql {
     (fence = $fence:literal, set = $set:literal) => {
+        step_transition_sql!(fence = $fence, set = $set, metadata = "$4")
+    };
+    // `metadata` is the history entry's metadata, an expression over `moved` (the row
+    // as updated) and the parameters; `$4` unless given.
+    (fence = $fence:literal, set = $set:literal, metadata = $metadata:literal) => {
         concat!(
             // RECURSIVE so that callers may append recursive CTEs (the claim does).
             "WITH RECURSIVE old AS (
@@ -183,7 +188,9 @@ macro_rules! step_transition_sql {
              ), ins AS (
                  INSERT INTO tasker.workflow_step_transitions
                      (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
-                 SELECT tasker.uuid_generate_v7(), moved.workflow_step_uuid, $3, moved.from_state, $4, moved.state_sort_key
+                 SELECT tasker.uuid_generate_v7(), moved.workflow_step_uuid, $3, moved.from_state, ",
+            $metadata,
+            ", moved.state_sort_key
                  FROM moved
              ) "
         )

@@ -1,0 +1,143 @@
+//! Completing steps the orchestration processes, many in one statement.
+//!
+//! [`steps`] moves steps from `enqueued_for_orchestration` to `complete` and, given a
+//! worker queue, enqueues the children they make ready, whatever tasks the steps belong
+//! to; [`super::step::complete`] is the same statement with one step. The orchestration
+//! completes a whole batch of results with it: two statements per result (load, then
+//! complete) became two per batch.
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Result;
+use super::transition::{step_sources, step_transition_sql};
+use crate::state_machine::WorkflowStepState;
+use pgmq_notify::QueueName;
+
+/// One step to complete, with the trace id its children's messages carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Its task's trace id.
+    pub correlation_id: Uuid,
+}
+
+/// Completes the steps that are `enqueued_for_orchestration` (others are left alone) and,
+/// with `queue`, enqueues the children they make ready: each `pending` child whose
+/// parents are all `complete`, `resolved_manually` or completing in this statement (and
+/// that may still be attempted) moves to `enqueued` and gets its `StepMessage` on
+/// `queue`. The history entry of each completed step records its attempt.
+///
+/// Returns each step that moved with the children enqueued because of it, children in
+/// uuid order. A child made ready by two steps completing together is enqueued once and
+/// listed under one of them.
+///
+/// The caller must hold the locks of the steps' tasks: they are what keep a sibling
+/// parent from completing between this statement's snapshot and its commit. Every
+/// step given must belong to a task of `queue`'s namespace.
+pub async fn steps(
+    conn: &mut PgConnection,
+    completions: &[Completion],
+    metadata: &Value,
+    queue: Option<&QueueName>,
+) -> Result<Vec<(Uuid, Vec<Uuid>)>> {
+    if completions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources = step_sources(
+        &[WorkflowStepState::EnqueuedForOrchestration],
+        WorkflowStepState::Complete,
+    )?;
+    let ids: Vec<Uuid> = completions.iter().map(|c| c.step_uuid).collect();
+    let Some(queue) = queue else {
+        let rows: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(concat!(
+            step_transition_sql!(
+                fence = "",
+                set = "",
+                metadata = "$4 || jsonb_build_object('attempt', moved.attempts)"
+            ),
+            "SELECT workflow_step_uuid, '{}'::uuid[] FROM moved"
+        ))
+        .bind(&ids)
+        .bind(&sources)
+        .bind(WorkflowStepState::Complete.as_str())
+        .bind(metadata)
+        .fetch_all(&mut *conn)
+        .await?;
+        return Ok(rows);
+    };
+    let enqueued_sources =
+        step_sources(&[WorkflowStepState::Pending], WorkflowStepState::Enqueued)?;
+    let correlation_ids: Vec<Uuid> = completions.iter().map(|c| c.correlation_id).collect();
+    // A CTE does not see the writes of its statement, so the readiness test counts the
+    // steps completing here as done: it skips those parents.
+    let statement = format!(
+        "{transition}, input AS (
+             SELECT * FROM unnest($1::uuid[], $8::uuid[]) AS i(step_uuid, correlation_id)
+         ), ready AS (
+             SELECT DISTINCT ON (c.workflow_step_uuid)
+                    c.workflow_step_uuid, m.workflow_step_uuid AS parent, i.correlation_id
+             FROM moved m
+             JOIN input i ON i.step_uuid = m.workflow_step_uuid
+             CROSS JOIN LATERAL (SELECT e.to_step_uuid FROM tasker.workflow_step_edges e
+                                 WHERE e.from_step_uuid = m.workflow_step_uuid OFFSET 0) e
+             CROSS JOIN LATERAL (SELECT c.* FROM tasker.workflow_steps c
+                                 WHERE c.workflow_step_uuid = e.to_step_uuid OFFSET 0) c
+             WHERE c.current_state = ANY($5)
+               AND (c.attempts = c.retry_baseline
+                    OR (c.retryable AND c.attempts - c.retry_baseline < c.max_attempts))
+               AND NOT EXISTS (
+                   SELECT 1 FROM tasker.workflow_step_edges pe
+                   WHERE pe.to_step_uuid = c.workflow_step_uuid
+                     AND pe.from_step_uuid <> ALL(ARRAY(SELECT workflow_step_uuid FROM moved))
+                     AND (SELECT p.current_state FROM tasker.workflow_steps p
+                          WHERE p.workflow_step_uuid = pe.from_step_uuid)
+                         NOT IN ('complete', 'resolved_manually')
+                   OFFSET 0)
+             ORDER BY c.workflow_step_uuid, m.workflow_step_uuid
+         ), enqueued AS (
+             UPDATE tasker.workflow_steps ws
+             SET current_state = $6, state_sort_key = ws.state_sort_key + 1, updated_at = now()
+             WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM ready))
+               AND ws.current_state = ANY($5)
+             RETURNING ws.workflow_step_uuid, ws.task_uuid, ws.state_sort_key
+         ), enqueued_history AS (
+             INSERT INTO tasker.workflow_step_transitions
+                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+             SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $6, 'pending', $7, state_sort_key
+             FROM enqueued
+         ), sent AS ({send})
+         SELECT m.workflow_step_uuid,
+                ARRAY(SELECT r.workflow_step_uuid FROM ready r
+                      WHERE r.parent = m.workflow_step_uuid
+                        AND r.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM enqueued))
+                      ORDER BY r.workflow_step_uuid)
+         FROM moved m",
+        transition = step_transition_sql!(
+            fence = "",
+            set = "",
+            metadata = "$4 || jsonb_build_object('attempt', moved.attempts)"
+        ),
+        send = pgmq_notify::sql::insert_with_notify(
+            queue,
+            "SELECT clock_timestamp(), jsonb_build_object(
+                 'task_uuid', e.task_uuid, 'step_uuid', e.workflow_step_uuid,
+                 'correlation_id', r.correlation_id)
+             FROM enqueued e JOIN ready r ON r.workflow_step_uuid = e.workflow_step_uuid"
+        ),
+    );
+    let rows: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(&statement)
+        .bind(&ids)
+        .bind(&sources)
+        .bind(WorkflowStepState::Complete.as_str())
+        .bind(metadata)
+        .bind(&enqueued_sources)
+        .bind(WorkflowStepState::Enqueued.as_str())
+        .bind(json!({"event": "enqueued"}))
+        .bind(&correlation_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows)
+}

@@ -56,8 +56,8 @@ pub const MAX_RESULT_DELIVERIES: i32 = 10;
 /// a batch costs one commit however many results it holds. The batch's tasks are locked
 /// in task order, so concurrent orchestrators cannot deadlock.
 ///
-/// The batch first runs without savepoints, its succeeded steps completed together (see
-/// [`process_together`]), and its messages are taken (deleted as they
+/// The batch first runs without savepoints, its succeeded steps completed together (one
+/// statement for all of them), and its messages are taken (deleted as they
 /// are read, [`PgmqClient::take_with`]) rather than leased and deleted afterwards: three
 /// round trips fewer per batch and two per result. If any result fails (or a message
 /// cannot be decoded), the whole transaction rolls back, which puts the messages back

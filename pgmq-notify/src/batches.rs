@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::{DelayedWakes, Wake};
+use crate::consumer::{DelayedWakes, Wake, sleep_until_some};
 use crate::listener::QueueListener;
 use crate::names::QueueName;
 
@@ -94,24 +94,9 @@ pub async fn run_batches<G, GFut, E>(
             wanted &= started == 0;
             fill = false;
         }
-        let poll = async {
-            match poll_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let delayed = async {
-            match wakes.next() {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let resume = async {
-            match paused_until {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let poll = sleep_until_some(poll_at);
+        let delayed = sleep_until_some(wakes.next());
+        let resume = sleep_until_some(paused_until);
         let event = async {
             match events.as_mut() {
                 Some(rx) => rx.recv().await,

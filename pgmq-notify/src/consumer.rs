@@ -200,18 +200,8 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
         // a stream of irrelevant events cannot keep pushing it back.
         let poll_at = config.poll_interval.map(|d| Instant::now() + d);
         loop {
-            let poll = async {
-                match poll_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let delayed = async {
-                match wakes.next() {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let poll = sleep_until_some(poll_at);
+            let delayed = sleep_until_some(wakes.next());
             let event = async {
                 match events.as_mut() {
                     Some(rx) => Some(rx.recv().await),
@@ -274,6 +264,14 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
 
     // Stop reading; let the handlers in flight finish.
     while tasks.join_next().await.is_some() {}
+}
+
+/// Sleeps until `at`; forever without a deadline (a `select!` branch that never fires).
+pub(crate) async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Which queues (by index in [`ConsumerConfig::queues`]) the next pass reads.

@@ -900,3 +900,83 @@ async fn a_huge_retry_after_is_capped_at_one_day() {
         TaskState::WaitingForRetry
     );
 }
+
+/// Two results of one task in one batch: the second finalization starts from the state
+/// the first left, not from the state the batch read. Here the task waits for retries;
+/// `left` succeeds (the task goes back to steps_in_process while `right`'s result is
+/// pending) and then `right` fails for good: the task must end blocked.
+#[tokio::test]
+async fn a_batch_finalizes_each_task_from_the_state_its_last_result_left() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let created = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"x": 4})),
+    )
+    .await
+    .unwrap();
+    work(&db, |n| Ok(json!(n))).await;
+    orchestrate(&db).await;
+    // Both branches fail once and wait for their retries, due at once.
+    assert_eq!(
+        work_with(&db, |_| Err(StepErrorInfo {
+            message: "try again".into(),
+            error_type: "test".into(),
+            retryable: true,
+            retry_after_ms: Some(0),
+            backtrace: None,
+            context: None,
+        }))
+        .await,
+        ["left", "right"]
+    );
+    orchestrate(&db).await;
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::WaitingForRetry
+    );
+    let seen = work(&db, |n| {
+        if n == "right" {
+            Err((false, "bad input"))
+        } else {
+            Ok(json!(1))
+        }
+    })
+    .await;
+    assert_eq!(seen, ["left", "right"]);
+    // `left`'s result first in the queue, then `right`'s.
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    let right = step_uuid_of(&db, created.task_uuid, "right").await;
+    let queued = client.read::<StepMessage>(&results, 0, 10).await.unwrap();
+    assert_eq!(queued.len(), 2);
+    if queued[0].message.step_uuid == right {
+        let mut conn = db.pool.acquire().await.unwrap();
+        PgmqClient::delete(&mut *conn, &results, queued[0].msg_id)
+            .await
+            .unwrap();
+        PgmqClient::send_with_notify(&mut *conn, &results, &queued[0].message, 0)
+            .await
+            .unwrap();
+    }
+    let read = result_processor::process_batch(&db.pool, &results, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(read, 2);
+    assert_eq!(
+        task_state(&db, created.task_uuid).await,
+        TaskState::BlockedByFailures
+    );
+    // `end` is never enqueued.
+    assert!(work(&db, |_| Ok(json!(0))).await.is_empty());
+}
+
+async fn step_uuid_of(db: &TestDb, task_uuid: Uuid, name: &str) -> Uuid {
+    step::readiness(&db.pool, task_uuid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap()
+        .workflow_step_uuid
+}

@@ -14,7 +14,7 @@ use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::backoff;
 use super::step_enqueuer::TaskRoute;
-use super::task_finalizer::finalize_from;
+use super::task_finalizer::{FinalizationAction, finalize_from};
 use crate::error::{Error, Result};
 
 /// What processing a result did.
@@ -167,11 +167,11 @@ async fn process_together(
         .iter()
         .map(|m| (m.task_uuid, m.step_uuid))
         .collect();
-    let loaded: HashMap<uuid::Uuid, (TaskState, step::StepForOrchestration)> =
+    let loaded: HashMap<(uuid::Uuid, uuid::Uuid), (TaskState, step::StepForOrchestration)> =
         step::lock_tasks_and_load(&mut *conn, &pairs)
             .await?
             .into_iter()
-            .map(|(state, row)| (row.workflow_step_uuid, (state, row)))
+            .map(|(state, row)| ((row.task_uuid, row.workflow_step_uuid), (state, row)))
             .collect();
 
     // Successes, grouped by where their children go (None: nowhere, the task may start
@@ -179,7 +179,7 @@ async fn process_together(
     let mut groups: BTreeMap<Option<String>, Vec<Completion>> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for message in &messages {
-        let Some((task_state, row)) = loaded.get(&message.step_uuid) else {
+        let Some((task_state, row)) = loaded.get(&(message.task_uuid, message.step_uuid)) else {
             continue;
         };
         if row.state()? != WorkflowStepState::EnqueuedForOrchestration
@@ -221,12 +221,22 @@ async fn process_together(
     }
     let shared = clock.elapsed();
 
+    // Each task's state as it stands now: a finalization earlier in the batch may have
+    // moved it, and a later one must start from there.
+    let mut task_states: HashMap<uuid::Uuid, TaskState> = loaded
+        .values()
+        .map(|(state, row)| (row.task_uuid, *state))
+        .collect();
     let mut outcomes = Vec::with_capacity(messages.len());
     for message in messages {
         let clock = std::time::Instant::now();
-        let outcome = match loaded.get(&message.step_uuid) {
+        let outcome = match loaded.get(&(message.task_uuid, message.step_uuid)) {
             None => ResultOutcome::Stale,
-            Some((task_state, row)) => {
+            Some((loaded_state, row)) => {
+                let task_state = task_states
+                    .get(&message.task_uuid)
+                    .copied()
+                    .unwrap_or(*loaded_state);
                 let route = TaskRoute {
                     task_uuid: message.task_uuid,
                     namespace: &row.namespace,
@@ -248,9 +258,11 @@ async fn process_together(
                     ),
                     _ => (ResultOutcome::Stale, 0),
                 };
-                settle_task(&mut *conn, route, *task_state, settle)
+                let (outcome, now) = settle_task(&mut *conn, route, task_state, settle)
                     .instrument(result_span(&message))
-                    .await?
+                    .await?;
+                task_states.insert(message.task_uuid, now);
+                outcome
             }
         };
         outcomes.push((outcome, shared + clock.elapsed(), message));
@@ -346,18 +358,20 @@ pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<R
         }
         _ => ResultOutcome::Stale,
     };
-    settle_task(conn, route, task_state, (outcome, enqueued_children)).await
+    let (outcome, _) = settle_task(conn, route, task_state, (outcome, enqueued_children)).await?;
+    Ok(outcome)
 }
 
 /// Brings the task's state in line with its steps after a result's `outcome`, unless it
-/// cannot have changed; `task_state` is the state read under the task's lock (steps
-/// changed since, the task did not). Returns the outcome.
+/// cannot have changed; `task_state` is the task's state as it stands (read under the
+/// task's lock, or left by an earlier finalization in the same transaction). Returns the
+/// outcome and the task's state afterwards.
 async fn settle_task(
     conn: &mut PgConnection,
     route: TaskRoute<'_>,
     task_state: TaskState,
     (outcome, enqueued_children): (ResultOutcome, usize),
-) -> Result<ResultOutcome> {
+) -> Result<(ResultOutcome, TaskState)> {
     // Readiness is incremental: a completed step whose children were just enqueued
     // leaves a task in steps_in_process exactly where it is (it now has enqueued steps,
     // and no step of a steps_in_process task is in error, because the failure's own
@@ -367,9 +381,12 @@ async fn settle_task(
         && enqueued_children > 0
         && task_state == TaskState::StepsInProcess;
     if outcome != ResultOutcome::Stale && !task_state.is_terminal() && !unchanged {
-        finalize_from(conn, route, task_state).await?;
+        if let FinalizationAction::Transitioned(to) = finalize_from(conn, route, task_state).await?
+        {
+            return Ok((outcome, to));
+        }
     }
-    Ok(outcome)
+    Ok((outcome, task_state))
 }
 
 /// Completes the step and enqueues its children that are now ready; returns the

@@ -154,7 +154,7 @@ async fn process_batch_together(
 /// Applies a batch of results in the caller's transaction: one statement locks every
 /// task (in task order) and loads every step, one per namespace completes every step
 /// that succeeded and enqueues the children they make ready; failures, and the tasks
-/// whose state may change, are then handled result by result as in [`process`].
+/// whose state may change, are then handled result by result.
 async fn process_together(
     conn: &mut PgConnection,
     messages: Vec<StepMessage>,
@@ -328,38 +328,14 @@ fn label(outcome: ResultOutcome) -> &'static str {
     }
 }
 
-/// Applies a stored result to the step and its task, in the caller's transaction.
+/// Applies a stored result to the step and its task, in the caller's transaction: a
+/// batch of one (see [`process_together`]).
 pub async fn process(conn: &mut PgConnection, message: &StepMessage) -> Result<ResultOutcome> {
-    // The task's row lock serialises everything that evaluates this task.
-    let Some((task_state, step_row)) =
-        step::lock_task_and_load(&mut *conn, message.task_uuid, message.step_uuid).await?
-    else {
-        return Ok(ResultOutcome::Stale);
-    };
-    let task_live = !task_state.is_terminal();
-    // A blocked task waits for an operator: results of steps still running are
-    // recorded, but nothing new starts until the failure is dealt with.
-    let may_start_more = task_live && task_state != TaskState::BlockedByFailures;
-    let route = TaskRoute {
-        task_uuid: message.task_uuid,
-        namespace: &step_row.namespace,
-        correlation_id: message.correlation_id,
-    };
-
-    let mut enqueued_children = 0;
-    let outcome = match step_row.state()? {
-        WorkflowStepState::EnqueuedForOrchestration => {
-            let (outcome, enqueued) = complete(conn, &step_row, route, may_start_more).await?;
-            enqueued_children = enqueued;
-            outcome
-        }
-        WorkflowStepState::EnqueuedAsErrorForOrchestration => {
-            fail_or_retry(conn, &step_row, route, task_live).await?
-        }
-        _ => ResultOutcome::Stale,
-    };
-    let (outcome, _) = settle_task(conn, route, task_state, (outcome, enqueued_children)).await?;
-    Ok(outcome)
+    let outcomes = process_together(conn, vec![message.clone()]).await?;
+    Ok(outcomes
+        .into_iter()
+        .next()
+        .map_or(ResultOutcome::Stale, |(outcome, _, _)| outcome))
 }
 
 /// Brings the task's state in line with its steps after a result's `outcome`, unless it
@@ -387,36 +363,6 @@ async fn settle_task(
         }
     }
     Ok((outcome, task_state))
-}
-
-/// Completes the step and enqueues its children that are now ready; returns the
-/// outcome and how many children were enqueued.
-async fn complete(
-    conn: &mut PgConnection,
-    step_row: &step::StepForOrchestration,
-    route: TaskRoute<'_>,
-    enqueue_children: bool,
-) -> Result<(ResultOutcome, usize)> {
-    let queue = QueueName::worker(route.namespace)?;
-    let children = enqueue_children.then_some(step::ChildRoute {
-        queue: &queue,
-        correlation_id: route.correlation_id,
-    });
-    let Some(enqueued) = step::complete(
-        &mut *conn,
-        step_row.workflow_step_uuid,
-        &json!({"event": "completed"}),
-        children,
-    )
-    .await?
-    else {
-        return Ok((ResultOutcome::Stale, 0));
-    };
-    if !enqueued.is_empty() {
-        crate::metrics::steps_enqueued(route.namespace, enqueued.len());
-        tracing::debug!(task_uuid = %route.task_uuid, count = enqueued.len(), "steps enqueued");
-    }
-    Ok((ResultOutcome::Completed, enqueued.len()))
 }
 
 /// The longest delay a handler's `retry_after_ms` may ask for: one day.

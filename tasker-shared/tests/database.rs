@@ -1197,6 +1197,23 @@ async fn task_exists(db: &TestDb, task_uuid: Uuid) -> bool {
         .unwrap()
 }
 
+/// How many rows of each table the task has: steps, edges, step history, task history.
+async fn task_rows(db: &TestDb, task: uuid::Uuid) -> (i64, i64, i64, i64) {
+    sqlx::query_as(
+        "WITH s AS (SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1)
+         SELECT (SELECT count(*) FROM s),
+                (SELECT count(*) FROM tasker.workflow_step_edges
+                 WHERE from_step_uuid IN (SELECT * FROM s)),
+                (SELECT count(*) FROM tasker.workflow_step_transitions
+                 WHERE workflow_step_uuid IN (SELECT * FROM s)),
+                (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1)",
+    )
+    .bind(task)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn retention_purges_old_finished_tasks_only() {
     use std::time::Duration;
@@ -1260,6 +1277,15 @@ async fn retention_purges_old_finished_tasks_only() {
         "a dry run deletes nothing"
     );
 
+    let old_steps: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1")
+            .bind(old_complete)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(old_steps.len(), 4);
+    let kept_rows_before = task_rows(&db, recent_complete).await;
+
     // A batch of 1 exercises the batch loop.
     let report = retention::purge(&db.pool, day, 1).await.unwrap();
     assert_eq!(report.tasks, 3);
@@ -1269,16 +1295,23 @@ async fn retention_purges_old_finished_tasks_only() {
     for kept in [recent_complete, old_running, old_error_pending] {
         assert!(task_exists(&db, kept).await);
     }
-    // Steps, edges and transitions went with their tasks.
+    // Steps, edges and both histories went with their tasks (no foreign key cascades
+    // them: the purge deletes each); the kept tasks' rows are all there.
     let orphans: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1)
-              + (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1)",
+              + (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1)
+              + (SELECT count(*) FROM tasker.workflow_step_transitions
+                 WHERE workflow_step_uuid = ANY($2))
+              + (SELECT count(*) FROM tasker.workflow_step_edges
+                 WHERE from_step_uuid = ANY($2) OR to_step_uuid = ANY($2))",
     )
     .bind(old_complete)
+    .bind(&old_steps)
     .fetch_one(&db.pool)
     .await
     .unwrap();
     assert_eq!(orphans, 0);
+    assert_eq!(task_rows(&db, recent_complete).await, kept_rows_before);
     assert_eq!(
         retention::purge(&db.pool, day, 1).await.unwrap(),
         retention::PurgeReport::default()

@@ -46,8 +46,10 @@ pub enum Delivery {
         body: Value,
     },
     /// The row could not be turned into one of the above (a corrupt state name, or a
-    /// claimed step without its task, template or namespace: the foreign keys rule this
-    /// out). Reported alone, so it does not hold back the rest of the read.
+    /// claimed step without its task, template or namespace: a task and its steps are
+    /// created and deleted together and registry rows are never deleted, so only a hand
+    /// edit of the tables can cause it). Reported alone, so it does not hold back the
+    /// rest of the read.
     Broken {
         /// The message.
         msg_id: i64,

@@ -4,9 +4,10 @@
 //! A task is finished when its current state is `complete`, `error`, `cancelled` or
 //! `resolved_manually`; its age is the time since it entered that state. A task with a
 //! DLQ entry still `pending` investigation is kept whatever its age. Deleting a task
-//! deletes its steps, edges, transitions and DLQ entries with it (`ON DELETE CASCADE`).
-//! Each batch is its own transaction, so locks are held briefly and an interrupted purge
-//! loses nothing: the next run carries on.
+//! deletes its steps, edges and both histories in the same statement (the hot tables
+//! have no foreign keys to cascade, see migration 11) and its DLQ entries by
+//! `ON DELETE CASCADE`. Each batch is its own transaction, so locks are held briefly
+//! and an interrupted purge loses nothing: the next run carries on.
 
 use std::time::Duration;
 
@@ -42,14 +43,38 @@ pub async fn purge(pool: &PgPool, older_than: Duration, batch_size: i64) -> Resu
     let limit = batch_size.max(1);
     let mut report = PurgeReport::default();
     loop {
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM tasker.tasks WHERE task_uuid IN ({FINISHED} LIMIT $2)"
+        let deleted: i64 = sqlx::query_scalar(&format!(
+            // The tasks are locked first, so nothing moves their steps meanwhile; the
+            // children go in the same statement, or not at all.
+            "WITH doomed AS MATERIALIZED (
+                 SELECT task_uuid FROM tasker.tasks
+                 WHERE task_uuid IN ({FINISHED} LIMIT $2)
+                 FOR UPDATE SKIP LOCKED
+             ), steps AS (
+                 DELETE FROM tasker.workflow_steps
+                 WHERE task_uuid IN (SELECT task_uuid FROM doomed)
+                 RETURNING workflow_step_uuid
+             ), step_history AS (
+                 DELETE FROM tasker.workflow_step_transitions
+                 WHERE workflow_step_uuid IN (SELECT workflow_step_uuid FROM steps)
+             ), edges AS (
+                 DELETE FROM tasker.workflow_step_edges
+                 WHERE from_step_uuid IN (SELECT workflow_step_uuid FROM steps)
+             ), task_history AS (
+                 DELETE FROM tasker.task_transitions
+                 WHERE task_uuid IN (SELECT task_uuid FROM doomed)
+             ), tasks AS (
+                 DELETE FROM tasker.tasks
+                 WHERE task_uuid IN (SELECT task_uuid FROM doomed)
+                 RETURNING 1
+             )
+             SELECT count(*) FROM tasks"
         ))
         .bind(seconds)
         .bind(limit)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        .fetch_one(pool)
+        .await?;
+        let deleted = u64::try_from(deleted).unwrap_or(0);
         report.tasks += deleted;
         if deleted < limit as u64 {
             break;

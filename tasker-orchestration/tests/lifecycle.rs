@@ -980,3 +980,56 @@ async fn step_uuid_of(db: &TestDb, task_uuid: Uuid, name: &str) -> Uuid {
         .unwrap()
         .workflow_step_uuid
 }
+
+/// A result message whose `task_uuid` is not its step's task, in a batch next to a
+/// correct one: it is stale and changes nothing, while the correct one completes. Two
+/// guards stand in the way, and this fails only if both go: the batch loads a step only
+/// under the task the message names (`step::lock_tasks_and_load`), and matches results
+/// to loaded steps by task and step, never by step alone.
+#[tokio::test]
+async fn a_result_naming_the_wrong_task_changes_nothing() {
+    let db = TestDb::new().await;
+    setup(&db).await;
+    let good = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"w": 1})),
+    )
+    .await
+    .unwrap();
+    let other = create_task(
+        &db.pool,
+        &TaskRequest::new("lc", "diamond", json!({"w": 2})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["start", "start"]);
+    // `other`'s result message now names `good`'s task.
+    let other_start = step_uuid_of(&db, other.task_uuid, "start").await;
+    sqlx::query(
+        "UPDATE pgmq.q_orchestration_step_results
+         SET message = jsonb_set(message, '{task_uuid}', to_jsonb($1::text))
+         WHERE message->>'step_uuid' = $2::text",
+    )
+    .bind(good.task_uuid)
+    .bind(other_start)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
+    let read = result_processor::process_batch(&db.pool, &results, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(read, 2);
+    // Only `good`'s children were enqueued; `other`'s step still waits for a result.
+    assert_eq!(work(&db, |n| Ok(json!(n))).await, ["left", "right"]);
+    let states = step_states(&db, other.task_uuid).await;
+    assert!(
+        states.contains(&("start".into(), "enqueued_for_orchestration".into())),
+        "{states:?}"
+    );
+    assert_eq!(
+        task_state(&db, good.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+}

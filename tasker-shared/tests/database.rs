@@ -1277,12 +1277,13 @@ async fn retention_purges_old_finished_tasks_only() {
         "a dry run deletes nothing"
     );
 
-    let old_steps: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1")
-            .bind(old_complete)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+    let old_steps: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1",
+    )
+    .bind(old_complete)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(old_steps.len(), 4);
     let kept_rows_before = task_rows(&db, recent_complete).await;
 
@@ -2393,4 +2394,56 @@ async fn submitting_results_together_records_each_as_alone() {
     let mut expected: Vec<StepMessage> = claimed.iter().map(|(_, s)| s.message()).collect();
     expected.sort_by_key(|m| m.step_uuid);
     assert_eq!(sent, expected, "one message per recorded result");
+}
+
+/// `step::any_in_flight`: a step enqueued, running or reported counts; pending, waiting
+/// for a retry and finished ones do not.
+#[tokio::test]
+async fn any_in_flight_sees_steps_on_their_way_only() {
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let set = |state: &'static str| {
+        let pool = db.pool.clone();
+        let task = c.task_uuid;
+        async move {
+            sqlx::query("UPDATE tasker.workflow_steps SET current_state = $2 WHERE task_uuid = $1")
+                .bind(task)
+                .bind(state)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    for (state, in_flight) in [
+        ("pending", false),
+        ("waiting_for_retry", false),
+        ("complete", false),
+        ("error", false),
+        ("enqueued", true),
+        ("in_progress", true),
+        ("enqueued_for_orchestration", true),
+        ("enqueued_as_error_for_orchestration", true),
+    ] {
+        set(state).await;
+        assert_eq!(
+            step::any_in_flight(&mut conn, c.task_uuid).await.unwrap(),
+            in_flight,
+            "every step {state}"
+        );
+    }
+    // One step on its way among finished ones is enough.
+    set("complete").await;
+    sqlx::query("UPDATE tasker.workflow_steps SET current_state = 'in_progress' WHERE workflow_step_uuid = $1")
+        .bind(c.steps["end"])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(step::any_in_flight(&mut conn, c.task_uuid).await.unwrap());
+    assert!(
+        !step::any_in_flight(&mut conn, Uuid::now_v7())
+            .await
+            .unwrap()
+    );
 }

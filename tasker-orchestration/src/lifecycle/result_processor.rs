@@ -348,14 +348,17 @@ async fn settle_task(
     task_state: TaskState,
     (outcome, enqueued_children): (ResultOutcome, usize),
 ) -> Result<(ResultOutcome, TaskState)> {
-    // Readiness is incremental: a completed step whose children were just enqueued
-    // leaves a task in steps_in_process exactly where it is (it now has enqueued steps,
-    // and no step of a steps_in_process task is in error, because the failure's own
-    // finalization would have blocked the task). Only other outcomes need the task's
-    // whole execution context.
+    // Readiness is incremental: a completed step leaves a task in steps_in_process
+    // exactly where it is while the task has steps on their way (the children just
+    // enqueued, or any other step enqueued, running or reported): its execution status
+    // is `processing`. No step of a steps_in_process task is in error (the failure's own
+    // finalization would have blocked the task), and the children the step made ready
+    // were enqueued with its completion. Only the task's last step, and other outcomes,
+    // need the whole execution context, which reads every step of the task: computed
+    // per result, a 1,000-step task cost O(n²).
     let unchanged = outcome == ResultOutcome::Completed
-        && enqueued_children > 0
-        && task_state == TaskState::StepsInProcess;
+        && task_state == TaskState::StepsInProcess
+        && (enqueued_children > 0 || step::any_in_flight(&mut *conn, route.task_uuid).await?);
     if outcome != ResultOutcome::Stale && !task_state.is_terminal() && !unchanged {
         if let FinalizationAction::Transitioned(to) = finalize_from(conn, route, task_state).await?
         {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use tasker_shared::api::{ErrorBody, ErrorResponse};
 
-/// An API failure. The status code is decided in one place, [`ApiError::status`].
+/// An API failure. The status code is decided in one place, the private `ApiError::status`.
 #[derive(Debug)]
 pub enum ApiError {
     /// Malformed request (bad JSON, bad path parameter).

@@ -1277,15 +1277,17 @@ async fn retention_purges_old_finished_tasks_only() {
         "a dry run deletes nothing"
     );
 
+    let purged = [old_complete, old_cancelled, old_error_resolved];
     let old_steps: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1",
+        "SELECT workflow_step_uuid FROM tasker.workflow_steps WHERE task_uuid = ANY($1)",
     )
-    .bind(old_complete)
+    .bind(&purged[..])
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    assert_eq!(old_steps.len(), 4);
+    assert_eq!(old_steps.len(), 12);
     let kept_rows_before = task_rows(&db, recent_complete).await;
+    assert_eq!(kept_rows_before, (4, 4, 4, 3));
 
     // A batch of 1 exercises the batch loop.
     let report = retention::purge(&db.pool, day, 1).await.unwrap();
@@ -1299,14 +1301,15 @@ async fn retention_purges_old_finished_tasks_only() {
     // Steps, edges and both histories went with their tasks (no foreign key cascades
     // them: the purge deletes each); the kept tasks' rows are all there.
     let orphans: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1)
-              + (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1)
+        "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = ANY($1))
+              + (SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = ANY($1))
+              + (SELECT count(*) FROM tasker.tasks_dlq WHERE task_uuid = ANY($1))
               + (SELECT count(*) FROM tasker.workflow_step_transitions
                  WHERE workflow_step_uuid = ANY($2))
               + (SELECT count(*) FROM tasker.workflow_step_edges
                  WHERE from_step_uuid = ANY($2) OR to_step_uuid = ANY($2))",
     )
-    .bind(old_complete)
+    .bind(&purged[..])
     .bind(&old_steps)
     .fetch_one(&db.pool)
     .await
@@ -1317,6 +1320,111 @@ async fn retention_purges_old_finished_tasks_only() {
         retention::purge(&db.pool, day, 1).await.unwrap(),
         retention::PurgeReport::default()
     );
+}
+
+/// A finished task someone holds locked does not end the purge: the batch takes the
+/// next candidate (the lock is taken before the limit counts), and the held one goes at
+/// the next run.
+#[tokio::test]
+async fn retention_skips_a_locked_task_and_purges_the_rest() {
+    use std::time::Duration;
+    use tasker_shared::database::retention;
+
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let older = create(&db, &nt).await.task_uuid;
+    finish(&db, older, TaskState::Complete, Some(50)).await;
+    let old = create(&db, &nt).await.task_uuid;
+    finish(&db, old, TaskState::Complete, Some(48)).await;
+
+    let mut holder = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
+        .bind(older)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let day = Duration::from_secs(24 * 3600);
+    let report = retention::purge(&db.pool, day, 1).await.unwrap();
+    assert_eq!(report.tasks, 1);
+    assert!(task_exists(&db, older).await);
+    assert!(!task_exists(&db, old).await);
+
+    holder.rollback().await.unwrap();
+    assert_eq!(retention::purge(&db.pool, day, 1).await.unwrap().tasks, 1);
+    assert!(!task_exists(&db, older).await);
+}
+
+/// A step of a finished task that a late writer moves while the purge runs (a worker's
+/// result after a cancellation) leaves no history behind: the purge waits for the
+/// step's lock and deletes what the writer committed.
+#[tokio::test]
+async fn retention_waits_for_a_step_being_moved_and_leaves_no_history() {
+    use std::time::Duration;
+    use tasker_shared::database::retention;
+
+    let db = TestDb::new().await;
+    let nt = register(&db, DIAMOND).await;
+    let c = create(&db, &nt).await;
+    finish(&db, c.task_uuid, TaskState::Cancelled, Some(48)).await;
+    let step = c.steps["start"];
+
+    // The late writer: the step's row locked and a history row written, not committed.
+    let mut writer = db.pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE tasker.workflow_steps SET updated_at = now() WHERE workflow_step_uuid = $1",
+    )
+    .bind(step)
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tasker.workflow_step_transitions
+             (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
+         VALUES ($1, $2, 'enqueued_for_orchestration', 'in_progress', '{}', 99)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(step)
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+
+    let pool = db.pool.clone();
+    let purge =
+        tokio::spawn(
+            async move { retention::purge(&pool, Duration::from_secs(24 * 3600), 10).await },
+        );
+    // Until the purge waits on the writer's lock.
+    let waiting = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let blocked: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            if blocked {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        waiting.is_ok(),
+        "the purge never waited for the step's lock"
+    );
+    writer.commit().await.unwrap();
+
+    assert_eq!(purge.await.unwrap().unwrap().tasks, 1);
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1",
+    )
+    .bind(step)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "history left behind by the purge");
 }
 
 #[tokio::test]

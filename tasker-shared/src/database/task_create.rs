@@ -219,9 +219,9 @@ async fn insert(
 }
 
 /// The creation statement. Every part reads `t`, the task row the insert returned: if
-/// the identity exists already, `t` is empty and nothing else is written. (Foreign keys
-/// are checked at the end of the statement, when the steps the edges and the history
-/// point at exist.)
+/// the identity exists already, `t` is empty and nothing else is written. The tables
+/// have no foreign keys (migration 11): that the steps, edges and history rows belong
+/// to a task written with them holds because this one statement writes them all.
 fn statement(queue: Option<&QueueName>) -> String {
     let send = match queue {
         Some(queue) => format!(

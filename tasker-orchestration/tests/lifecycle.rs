@@ -1005,7 +1005,7 @@ async fn a_result_naming_the_wrong_task_changes_nothing() {
     assert_eq!(work(&db, |n| Ok(json!(n))).await, ["start", "start"]);
     // `other`'s result message now names `good`'s task.
     let other_start = step_uuid_of(&db, other.task_uuid, "start").await;
-    sqlx::query(
+    let rewritten = sqlx::query(
         "UPDATE pgmq.q_orchestration_step_results
          SET message = jsonb_set(message, '{task_uuid}', to_jsonb($1::text))
          WHERE message->>'step_uuid' = $2::text",
@@ -1015,6 +1015,7 @@ async fn a_result_naming_the_wrong_task_changes_nothing() {
     .execute(&db.pool)
     .await
     .unwrap();
+    assert_eq!(rewritten.rows_affected(), 1);
 
     let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
     let read = result_processor::process_batch(&db.pool, &results, 30, 10)

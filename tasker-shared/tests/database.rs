@@ -2529,6 +2529,8 @@ async fn any_in_flight_sees_steps_on_their_way_only() {
         ("waiting_for_retry", false),
         ("complete", false),
         ("error", false),
+        ("cancelled", false),
+        ("resolved_manually", false),
         ("enqueued", true),
         ("in_progress", true),
         ("enqueued_for_orchestration", true),

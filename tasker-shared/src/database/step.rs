@@ -548,43 +548,29 @@ struct LockedStepRow {
 }
 
 /// Locks the task's row (like [`super::task::lock`]) and loads one of its steps for
-/// result processing, in one round trip. None when the task or the step does not exist,
-/// or the step belongs to another task; then nothing is locked.
-///
-/// Only the task row is locked: if the lock had to wait, the step's columns are those of
-/// the statement's snapshot, taken before the wait. That is safe because every write
-/// that follows is a compare-and-swap on the step's state, and a step waiting for the
-/// orchestration (`enqueued_*_for_orchestration`) changes only under this task lock.
+/// result processing, in one round trip: [`lock_tasks_and_load`] with one pair. None
+/// when the task or the step does not exist, or the step belongs to another task (the
+/// task, if it exists, is locked all the same).
 pub async fn lock_task_and_load(
     conn: &mut PgConnection,
     task_uuid: Uuid,
     step_uuid: Uuid,
 ) -> Result<Option<(TaskState, StepForOrchestration)>> {
-    let row = sqlx::query_as::<_, LockedStepRow>(concat!(
-        "SELECT t.current_state AS task_state, ",
-        for_orchestration_columns!(),
-        " FROM tasker.tasks t
-         CROSS JOIN LATERAL (SELECT s.* FROM tasker.workflow_steps s
-                             WHERE s.workflow_step_uuid = $2 AND s.task_uuid = t.task_uuid
-                             OFFSET 0) ws
-         CROSS JOIN LATERAL (SELECT tn.name FROM tasker.named_tasks nt
-                             JOIN tasker.task_namespaces tn
-                               ON tn.task_namespace_uuid = nt.task_namespace_uuid
-                             WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) tn
-         WHERE t.task_uuid = $1
-         FOR UPDATE OF t"
-    ))
-    .bind(task_uuid)
-    .bind(step_uuid)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((parse_task_state(&r.task_state)?, r.step)))
-        .transpose()
+    Ok(lock_tasks_and_load(conn, &[(task_uuid, step_uuid)])
+        .await?
+        .into_iter()
+        .next())
 }
 
-/// [`lock_task_and_load`] for many (task, step) pairs in one statement: locks the tasks in
-/// task order (so concurrent batches cannot deadlock) and returns each pair that exists
-/// with its task's state, in the order given.
+/// Locks the tasks of many (task, step) pairs in task order (so concurrent batches
+/// cannot deadlock) and loads their steps for result processing, in one statement;
+/// returns each pair that exists, the step belonging to the task, with its task's
+/// state, in the order given.
+///
+/// Only the task rows are locked: if a lock had to wait, the steps' columns are those of
+/// the statement's snapshot, taken before the wait. That is safe because every write
+/// that follows is a compare-and-swap on a step's state, and a step waiting for the
+/// orchestration (`enqueued_*_for_orchestration`) changes only under its task's lock.
 pub async fn lock_tasks_and_load(
     conn: &mut PgConnection,
     pairs: &[(Uuid, Uuid)],

@@ -157,6 +157,11 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                     saturated = true;
                     break;
                 }
+                // Nothing is read once shutdown has begun: a worker giving a step back
+                // makes its message visible again, and must not take it back.
+                if shutdown.is_cancelled() {
+                    break 'outer;
+                }
                 let want = free.min(config.batch_size.max(1));
                 let qty = i32::try_from(want).unwrap_or(i32::MAX);
                 let (messages, got) = match fetch(queue.clone(), qty).await {
@@ -209,6 +214,9 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                 }
             };
             tokio::select! {
+                // Shutdown first: a wake-up or a finished handler ready at the same time
+                // must not start another read.
+                biased;
                 _ = shutdown.cancelled() => break 'outer,
                 _ = poll => {
                     due.merge(Due::Poll);
@@ -431,6 +439,44 @@ mod tests {
             msg_id: Some(1),
             delay_ms,
         })
+    }
+
+    /// Shutdown that begins while a handler runs (here, the handler begins it) stops the
+    /// reads: the handler's finishing, ready at the same moment, starts no other read.
+    /// Before, an unbiased `select!` picked either, and a worker shutting down could
+    /// claim again the step it had just given back.
+    #[tokio::test]
+    async fn no_read_after_shutdown_begins() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for _ in 0..50 {
+            let fetches = Arc::new(AtomicUsize::new(0));
+            let shutdown = CancellationToken::new();
+            let config = ConsumerConfig {
+                queues: vec![QueueName::new("q").unwrap()],
+                visibility_timeout_seconds: 30,
+                max_in_flight: 1,
+                batch_size: 1,
+                poll_interval: Some(Duration::from_secs(3600)),
+                probe: None,
+            };
+            let counted = fetches.clone();
+            let fetch = move |_queue: QueueName, _qty: i32| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, String>((vec![()], 1)) }
+            };
+            let stop = shutdown.clone();
+            let handler = move |_queue: QueueName, _item: ()| {
+                let stop = stop.clone();
+                async move { stop.cancel() }
+            };
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                run_with(fetch, None, config, shutdown, handler),
+            )
+            .await
+            .unwrap();
+            assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::executor::{self, HandlerOutcome};
 use crate::handlers::HandlerRegistry;
 use crate::metrics;
+use crate::read_gate::ReadGate;
 use crate::status::WorkerStatus;
 
 /// A connected worker, ready to [`run`](Self::run).
@@ -128,14 +129,20 @@ impl WorkerCore {
             None
         };
         let abort = CancellationToken::new();
+        // Shutdown stops claiming first (waiting for a claim in flight), and only then
+        // counts the grace period down: a step given back must not be claimed again by
+        // a read that was already running.
+        let gate = ReadGate::default();
         {
-            let (shutdown, abort, grace) = (
+            let (shutdown, abort, gate, grace) = (
                 shutdown.clone(),
                 abort.clone(),
+                gate.clone(),
                 self.config.shutdown_grace_period,
             );
             tokio::spawn(async move {
                 shutdown.cancelled().await;
+                gate.close().await;
                 tokio::time::sleep(grace).await;
                 abort.cancel();
             });
@@ -182,8 +189,11 @@ impl WorkerCore {
         let fetcher = runtime.clone();
         consumer::run_with(
             move |queue, qty| {
-                let runtime = fetcher.clone();
-                async move { runtime.claim_batch(queue, qty).await }
+                let (runtime, gate) = (fetcher.clone(), gate.clone());
+                async move {
+                    let claimed = gate.read(runtime.claim_batch(queue, qty)).await;
+                    claimed.unwrap_or_else(|| Ok((Vec::new(), 0)))
+                }
             },
             listener,
             consumer_config,

@@ -23,6 +23,7 @@ pub mod executor;
 pub mod handlers;
 pub mod health;
 pub mod metrics;
+mod read_gate;
 pub mod status;
 pub mod task_template_manager;
 pub mod testing;

@@ -2504,15 +2504,33 @@ async fn submitting_results_together_records_each_as_alone() {
     assert_eq!(sent, expected, "one message per recorded result");
 }
 
-/// `step::any_in_flight`: a step enqueued, running or reported counts; pending, waiting
-/// for a retry and finished ones do not.
+/// `transition::complete_task_if_done`: a task whose steps are all complete or resolved
+/// manually is completed (history, completion time, notification) once; a step
+/// enqueued, running or reported means "on its way"; anything else is undecided.
 #[tokio::test]
-async fn any_in_flight_sees_steps_on_their_way_only() {
+async fn complete_task_if_done_completes_only_a_finished_task() {
+    use transition::AfterCompletion;
     let db = TestDb::new().await;
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen(transition::SETTLED_CHANNEL).await.unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
-    let set = |state: &'static str| {
+    let set_task = |state: &'static str| {
+        let pool = db.pool.clone();
+        let task = c.task_uuid;
+        async move {
+            sqlx::query("UPDATE tasker.tasks SET current_state = $2 WHERE task_uuid = $1")
+                .bind(task)
+                .bind(state)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let set_steps = |state: &'static str| {
         let pool = db.pool.clone();
         let task = c.task_uuid;
         async move {
@@ -2524,36 +2542,122 @@ async fn any_in_flight_sees_steps_on_their_way_only() {
                 .unwrap();
         }
     };
-    for (state, in_flight) in [
-        ("pending", false),
-        ("waiting_for_retry", false),
-        ("complete", false),
-        ("error", false),
-        ("cancelled", false),
-        ("resolved_manually", false),
-        ("enqueued", true),
-        ("in_progress", true),
-        ("enqueued_for_orchestration", true),
-        ("enqueued_as_error_for_orchestration", true),
+    let history = || {
+        let pool = db.pool.clone();
+        let task = c.task_uuid;
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM tasker.task_transitions WHERE task_uuid = $1 AND to_state = 'complete'",
+            )
+            .bind(task)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let meta = json!({"event": "finalized"});
+    set_task("steps_in_process").await;
+    for (state, expected) in [
+        ("pending", AfterCompletion::Undecided),
+        ("waiting_for_retry", AfterCompletion::Undecided),
+        ("error", AfterCompletion::Undecided),
+        ("cancelled", AfterCompletion::Undecided),
+        ("enqueued", AfterCompletion::StepsOnTheirWay),
+        ("in_progress", AfterCompletion::StepsOnTheirWay),
+        (
+            "enqueued_for_orchestration",
+            AfterCompletion::StepsOnTheirWay,
+        ),
+        (
+            "enqueued_as_error_for_orchestration",
+            AfterCompletion::StepsOnTheirWay,
+        ),
     ] {
-        set(state).await;
+        set_steps(state).await;
         assert_eq!(
-            step::any_in_flight(&mut conn, c.task_uuid).await.unwrap(),
-            in_flight,
+            transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
+                .await
+                .unwrap(),
+            expected,
             "every step {state}"
         );
     }
-    // One step on its way among finished ones is enough.
-    set("complete").await;
-    sqlx::query("UPDATE tasker.workflow_steps SET current_state = 'in_progress' WHERE workflow_step_uuid = $1")
+    // One step on its way, or one pending, among finished ones decides.
+    for (state, expected) in [
+        ("in_progress", AfterCompletion::StepsOnTheirWay),
+        ("pending", AfterCompletion::Undecided),
+    ] {
+        set_steps("complete").await;
+        sqlx::query(
+            "UPDATE tasker.workflow_steps SET current_state = $2 WHERE workflow_step_uuid = $1",
+        )
         .bind(c.steps["end"])
+        .bind(state)
         .execute(&db.pool)
         .await
         .unwrap();
-    assert!(step::any_in_flight(&mut conn, c.task_uuid).await.unwrap());
-    assert!(
-        !step::any_in_flight(&mut conn, Uuid::now_v7())
+        assert_eq!(
+            transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
+                .await
+                .unwrap(),
+            expected,
+            "one step {state}"
+        );
+    }
+    assert_eq!(history().await, 0);
+    // A task not in steps_in_process is left alone, finished steps or not.
+    set_steps("complete").await;
+    set_task("waiting_for_retry").await;
+    assert_eq!(
+        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
             .await
-            .unwrap()
+            .unwrap(),
+        AfterCompletion::Undecided
+    );
+    assert_eq!(history().await, 0);
+
+    // Complete and resolved manually: the task completes, once.
+    set_task("steps_in_process").await;
+    sqlx::query("UPDATE tasker.workflow_steps SET current_state = 'resolved_manually' WHERE workflow_step_uuid = $1")
+        .bind(c.steps["left"])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
+            .await
+            .unwrap(),
+        AfterCompletion::Completed
+    );
+    let (state, completed_at): (String, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT current_state::text, completed_at FROM tasker.tasks WHERE task_uuid = $1",
+    )
+    .bind(c.task_uuid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(state, "complete");
+    assert!(completed_at.is_some());
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+    assert_eq!(
+        payload,
+        json!({"task_uuid": c.task_uuid, "status": "complete"})
+    );
+    assert_eq!(
+        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
+            .await
+            .unwrap(),
+        AfterCompletion::Undecided
+    );
+    assert_eq!(history().await, 1);
+    assert_eq!(
+        transition::complete_task_if_done(&mut conn, Uuid::now_v7(), &meta)
+            .await
+            .unwrap(),
+        AfterCompletion::Undecided
     );
 }

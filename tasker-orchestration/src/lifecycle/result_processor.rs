@@ -8,13 +8,14 @@ use sqlx::{PgConnection, PgPool};
 
 use pgmq_notify::{PgmqClient, QueueName};
 use tasker_shared::database::complete::{self, Completion};
-use tasker_shared::database::{step, transition};
+use tasker_shared::database::step;
+use tasker_shared::database::transition::{self, AfterCompletion};
 use tasker_shared::messaging::StepMessage;
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
 use super::backoff;
 use super::step_enqueuer::TaskRoute;
-use super::task_finalizer::{FinalizationAction, finalize_from};
+use super::task_finalizer::{self, FinalizationAction, finalize_from};
 use crate::error::{Error, Result};
 
 /// What processing a result did.
@@ -353,13 +354,25 @@ async fn settle_task(
     // enqueued, or any other step enqueued, running or reported): its execution status
     // is `processing`. No step of a steps_in_process task is in error (the failure's own
     // finalization would have blocked the task), and the children the step made ready
-    // were enqueued with its completion. Only the task's last step, and other outcomes,
-    // need the whole execution context, which reads every step of the task: computed
-    // per result, a 1,000-step task cost O(n²).
-    let unchanged = outcome == ResultOutcome::Completed
-        && task_state == TaskState::StepsInProcess
-        && (enqueued_children > 0 || step::any_in_flight(&mut *conn, route.task_uuid).await?);
-    if outcome != ResultOutcome::Stale && !task_state.is_terminal() && !unchanged {
+    // were enqueued with its completion. When every step is done, the task is complete.
+    // One statement tells these apart (and completes the task); only what is left, and
+    // other outcomes, need the whole execution context, which reads every step of the
+    // task: computed per result, a 1,000-step task cost O(n²).
+    if outcome == ResultOutcome::Completed && task_state == TaskState::StepsInProcess {
+        if enqueued_children > 0 {
+            return Ok((outcome, task_state));
+        }
+        let metadata = json!({"event": "finalized", "execution_status": "all_complete"});
+        match transition::complete_task_if_done(&mut *conn, route.task_uuid, &metadata).await? {
+            AfterCompletion::StepsOnTheirWay => return Ok((outcome, task_state)),
+            AfterCompletion::Completed => {
+                task_finalizer::finalized(route, TaskState::Complete);
+                return Ok((outcome, TaskState::Complete));
+            }
+            AfterCompletion::Undecided => {}
+        }
+    }
+    if outcome != ResultOutcome::Stale && !task_state.is_terminal() {
         if let FinalizationAction::Transitioned(to) = finalize_from(conn, route, task_state).await?
         {
             return Ok((outcome, to));

@@ -73,13 +73,7 @@ pub async fn finalize_from(
     .await?;
     match outcome {
         TransitionOutcome::Applied { .. } => {
-            if target == TaskState::BlockedByFailures {
-                crate::metrics::task_failed("blocked_by_failures");
-            }
-            if target == TaskState::Complete {
-                crate::metrics::task_completed();
-                tracing::info!(task_uuid = %route.task_uuid, correlation_id = %route.correlation_id, "task complete");
-            }
+            finalized(route, target);
             Ok(FinalizationAction::Transitioned(target))
         }
         // We hold the task lock, so this means a writer that does not take it (none
@@ -121,5 +115,16 @@ impl TaskFinalizer {
         let action = finalize(&mut tx, route).await?;
         tx.commit().await?;
         Ok(action)
+    }
+}
+
+/// Counts and logs a task's move to `target` by finalization.
+pub(crate) fn finalized(route: TaskRoute<'_>, target: TaskState) {
+    if target == TaskState::BlockedByFailures {
+        crate::metrics::task_failed("blocked_by_failures");
+    }
+    if target == TaskState::Complete {
+        crate::metrics::task_completed();
+        tracing::info!(task_uuid = %route.task_uuid, correlation_id = %route.correlation_id, "task complete");
     }
 }

@@ -60,23 +60,6 @@ impl StepReadinessStatus {
     }
 }
 
-/// Whether any step of the task is on its way: enqueued, running, or with a result
-/// waiting for the orchestration. Reads the task's steps until it finds one, through the
-/// `(task_uuid, named_step_uuid)` index; [`readiness`] computes every step's readiness.
-pub async fn any_in_flight(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
-    let found: bool = sqlx::query_scalar(
-        "SELECT EXISTS (
-             SELECT 1 FROM tasker.workflow_steps
-             WHERE task_uuid = $1
-               AND current_state IN ('enqueued', 'in_progress', 'enqueued_for_orchestration',
-                                     'enqueued_as_error_for_orchestration'))",
-    )
-    .bind(task_uuid)
-    .fetch_one(conn)
-    .await?;
-    Ok(found)
-}
-
 /// Readiness of a task's steps, or of some of them.
 pub async fn readiness<'e>(
     executor: impl PgExecutor<'e>,

@@ -40,6 +40,26 @@ fn check_sources<S: Copy + std::fmt::Display>(
 /// `{"task_uuid": "...", "status": "..."}`.
 pub const SETTLED_CHANNEL: &str = "tasker_task_settled";
 
+/// The CTEs that move a task row locked in `old` (`task_uuid`, `current_state`) to `$4`
+/// and write its history entry (`$3` its id, `$5` its metadata); `moved` returns the
+/// state left as `from_state`.
+macro_rules! task_move_ctes {
+    () => {
+        "moved AS (
+             UPDATE tasker.tasks t
+             SET current_state = $4, state_sort_key = t.state_sort_key + 1,
+                 state_changed_at = now(), updated_at = now(),
+                 completed_at = CASE WHEN $4 = 'complete' THEN now() ELSE t.completed_at END
+             FROM old WHERE t.task_uuid = old.task_uuid AND t.task_uuid = $1
+             RETURNING old.current_state AS from_state, t.state_sort_key
+         ), ins AS (
+             INSERT INTO tasker.task_transitions
+                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
+             SELECT $3, $1, $4, moved.from_state, $5, moved.state_sort_key FROM moved
+         )"
+    };
+}
+
 /// Moves a task from one of `from` to `to`.
 pub async fn transition_task(
     conn: &mut PgConnection,
@@ -60,28 +80,18 @@ pub async fn transition_task(
             | TaskState::BlockedByFailures
     );
     let payload = serde_json::json!({"task_uuid": task_uuid, "status": to.as_str()}).to_string();
-    let applied: Option<String> = sqlx::query_scalar(
+    let applied: Option<String> = sqlx::query_scalar(concat!(
         // `old` locks the row and remembers the state it leaves; `moved` writes the new
         // one (re-checked on the latest row version if another writer got there first).
         "WITH old AS (
              SELECT task_uuid, current_state FROM tasker.tasks
              WHERE task_uuid = $1 AND current_state = ANY($2)
              FOR UPDATE
-         ), moved AS (
-             UPDATE tasker.tasks t
-             SET current_state = $4, state_sort_key = t.state_sort_key + 1,
-                 state_changed_at = now(), updated_at = now(),
-                 completed_at = CASE WHEN $4 = 'complete' THEN now() ELSE t.completed_at END
-             FROM old WHERE t.task_uuid = old.task_uuid AND t.task_uuid = $1
-             RETURNING old.current_state AS from_state, t.state_sort_key
-         ), ins AS (
-             INSERT INTO tasker.task_transitions
-                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
-             SELECT $3, $1, $4, moved.from_state, $5, moved.state_sort_key FROM moved
-         )
-         SELECT moved.from_state FROM moved
-         LEFT JOIN LATERAL (SELECT pg_notify($7, $8) WHERE $6) n ON true",
-    )
+         ), ",
+        task_move_ctes!(),
+        " SELECT moved.from_state FROM moved
+         LEFT JOIN LATERAL (SELECT pg_notify($7, $8) WHERE $6) n ON true"
+    ))
     .bind(task_uuid)
     .bind(&sources)
     .bind(Uuid::now_v7())
@@ -100,6 +110,75 @@ pub async fn transition_task(
             actual: current_task_state(conn, task_uuid).await?,
         }),
     }
+}
+
+/// What [`complete_task_if_done`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCompletion {
+    /// Every step is complete or resolved manually: the task moved from
+    /// `steps_in_process` to `complete`, with its history entry, completion time and
+    /// settled notification.
+    Completed,
+    /// A step is on its way (enqueued, running, or with a result waiting): the task
+    /// stays in `steps_in_process`.
+    StepsOnTheirWay,
+    /// Neither (a step is pending, waiting for a retry, failed or cancelled, or the task
+    /// is not in `steps_in_process`): the task's execution context decides.
+    Undecided,
+}
+
+/// After a step of a task completed without making a child ready, in one statement:
+/// moves the task from `steps_in_process` to `complete` if every step is complete or
+/// resolved manually, and otherwise says whether any step is on its way.
+///
+/// The caller holds the task's row lock: steps become complete only under it, so the
+/// answer cannot go stale before the caller commits. The checks read the task's steps
+/// through the `(task_uuid, ...)` index until the first step that decides them.
+pub async fn complete_task_if_done(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    metadata: &Value,
+) -> Result<AfterCompletion> {
+    let payload =
+        serde_json::json!({"task_uuid": task_uuid, "status": TaskState::Complete.as_str()})
+            .to_string();
+    let (in_flight, completed): (bool, bool) = sqlx::query_as(concat!(
+        "WITH s AS MATERIALIZED (
+             SELECT EXISTS (SELECT 1 FROM tasker.workflow_steps w
+                            WHERE w.task_uuid = $1
+                              AND w.current_state IN ('enqueued', 'in_progress',
+                                  'enqueued_for_orchestration',
+                                  'enqueued_as_error_for_orchestration')) AS in_flight,
+                    NOT EXISTS (SELECT 1 FROM tasker.workflow_steps w
+                                WHERE w.task_uuid = $1
+                                  AND w.current_state NOT IN ('complete', 'resolved_manually'))
+                        AS all_done
+         ), old AS (
+             SELECT t.task_uuid, t.current_state FROM tasker.tasks t
+             WHERE t.task_uuid = $1 AND t.current_state = ANY($2) AND (SELECT all_done FROM s)
+             FOR UPDATE OF t
+         ), ",
+        task_move_ctes!(),
+        " SELECT s.in_flight, m.from_state IS NOT NULL AS completed
+         FROM s LEFT JOIN moved m ON true
+         LEFT JOIN LATERAL (SELECT pg_notify($6, $7) WHERE m.from_state IS NOT NULL) n ON true"
+    ))
+    .bind(task_uuid)
+    .bind([TaskState::StepsInProcess.as_str()])
+    .bind(Uuid::now_v7())
+    .bind(TaskState::Complete.as_str())
+    .bind(metadata)
+    .bind(SETTLED_CHANNEL)
+    .bind(&payload)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if completed {
+        AfterCompletion::Completed
+    } else if in_flight {
+        AfterCompletion::StepsOnTheirWay
+    } else {
+        AfterCompletion::Undecided
+    })
 }
 
 /// The task's current state, or None if the task does not exist.

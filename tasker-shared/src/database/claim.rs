@@ -140,7 +140,10 @@ pub async fn from_queue(
     // `parsed` keeps every leased message; `wanted` one message per step: a redelivered
     // one first (only it may take over a step still `in_progress` from a lost worker),
     // else the oldest. The UUID test guards the cast, so one malformed body cannot fail
-    // the whole read.
+    // the whole read. `updated` finds its rows by key alone and `moved` joins them to
+    // `old` in memory: an UPDATE joined to `old` was planned (generic plan, made on
+    // small tables) as a loop over `old` probing the index for every key of the batch,
+    // n² probes per read.
     let statement = format!(
         "WITH RECURSIVE {visible}, leased AS (
              UPDATE {table} m
@@ -165,14 +168,15 @@ pub async fn from_queue(
                AND ws.current_state = ANY(CASE WHEN w.read_ct > 1 THEN $4 ELSE $3 END)
              ORDER BY ws.workflow_step_uuid
              FOR UPDATE OF ws
-         ), moved AS (
+         ), updated AS (
              UPDATE tasker.workflow_steps ws
              SET current_state = $5, state_sort_key = ws.state_sort_key + 1, updated_at = now(),
                  attempts = ws.attempts + 1, last_attempted_at = now()
-             FROM old
              WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM old))
-               AND ws.workflow_step_uuid = old.workflow_step_uuid
-             RETURNING ws.*, old.current_state AS from_state, old.msg_id, old.read_ct AS claim_read_ct
+             RETURNING ws.*
+         ), moved AS (
+             SELECT u.*, o.current_state AS from_state, o.msg_id, o.read_ct AS claim_read_ct
+             FROM updated u JOIN old o ON o.workflow_step_uuid = u.workflow_step_uuid
          ), ins AS (
              INSERT INTO tasker.workflow_step_transitions
                  (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)

@@ -78,18 +78,22 @@ pub async fn batch(
                AND ws.attempts = u.attempt
              ORDER BY ws.workflow_step_uuid
              FOR UPDATE OF ws
-         ), moved AS (
+         ), updated AS (
+             -- By key alone, with the values looked up in `old` in memory: joined to
+             -- `old`, the UPDATE was planned as n² index probes (see claim.rs).
              UPDATE tasker.workflow_steps ws
-             SET current_state = old.to_state, state_sort_key = ws.state_sort_key + 1,
-                 updated_at = now(), results = old.results,
-                 last_failure_at = CASE WHEN old.to_state = 'enqueued_as_error_for_orchestration'
-                                        THEN now() ELSE ws.last_failure_at END
-             FROM old
-             WHERE ws.workflow_step_uuid = ANY($1)
-               AND ws.workflow_step_uuid = old.workflow_step_uuid
-             RETURNING ws.workflow_step_uuid, ws.attempts, ws.state_sort_key,
-                       old.current_state AS from_state,
-                       old.to_state, old.metadata, old.msg_id, old.message
+             SET (current_state, results, last_failure_at) = (
+                     SELECT o.to_state, o.results,
+                            CASE WHEN o.to_state = 'enqueued_as_error_for_orchestration'
+                                 THEN now() ELSE ws.last_failure_at END
+                     FROM old o WHERE o.workflow_step_uuid = ws.workflow_step_uuid),
+                 state_sort_key = ws.state_sort_key + 1, updated_at = now()
+             WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM old))
+             RETURNING ws.workflow_step_uuid, ws.attempts, ws.state_sort_key
+         ), moved AS (
+             SELECT u.workflow_step_uuid, u.attempts, u.state_sort_key,
+                    o.current_state AS from_state, o.to_state, o.metadata, o.msg_id, o.message
+             FROM updated u JOIN old o ON o.workflow_step_uuid = u.workflow_step_uuid
          ), ins AS (
              INSERT INTO tasker.workflow_step_transitions
                  (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)

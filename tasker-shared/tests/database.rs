@@ -1123,6 +1123,15 @@ fn tokio_util_token() -> tokio_util::sync::CancellationToken {
     tokio_util::sync::CancellationToken::new()
 }
 
+/// The next notification on the settled channel, as JSON.
+async fn next_settled(listener: &mut sqlx::postgres::PgListener) -> serde_json::Value {
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(n.payload()).unwrap()
+}
+
 #[tokio::test]
 async fn settled_tasks_are_announced_in_their_transaction() {
     let db = TestDb::new().await;
@@ -1152,13 +1161,8 @@ async fn settled_tasks_are_announced_in_their_transaction() {
     )
     .await
     .unwrap();
-    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let payload: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
     assert_eq!(
-        payload,
+        next_settled(&mut listener).await,
         json!({"task_uuid": c.task_uuid, "status": "cancelled"})
     );
 }
@@ -2638,13 +2642,8 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
     .unwrap();
     assert_eq!(state, "complete");
     assert!(completed_at.is_some());
-    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let payload: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
     assert_eq!(
-        payload,
+        next_settled(&mut listener).await,
         json!({"task_uuid": c.task_uuid, "status": "complete"})
     );
     assert_eq!(

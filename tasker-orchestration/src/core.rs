@@ -84,7 +84,17 @@ impl OrchestrationCore {
 
         let mut tasks = JoinSet::new();
         {
-            let pool = self.pool.clone();
+            // Result batches are replayable (their messages stay queued until the batch
+            // commits), so they need not wait for the WAL flush.
+            let pool = database::replayable_pool(
+                &self.pool,
+                &database::PoolConfig {
+                    max_connections: u32::try_from(self.config.result_processors)
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(1),
+                    ..self.config.pool.clone()
+                },
+            );
             let config = self.config.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

@@ -2660,3 +2660,38 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
         AfterCompletion::Undecided
     );
 }
+
+/// `database::replayable_pool`: same database and session settings as its base pool,
+/// but commits that do not wait for the WAL flush; the base pool still waits.
+#[tokio::test]
+async fn a_replayable_pool_commits_without_waiting_for_the_flush() {
+    let db = TestDb::new().await;
+    // The test cluster may run without durable commits; the base pool asks for them.
+    let base = sqlx::PgPool::connect_lazy_with(
+        db.pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .options([("synchronous_commit", "on")]),
+    );
+    let replayable = tasker_shared::database::replayable_pool(
+        &base,
+        &tasker_shared::database::PoolConfig::default(),
+    );
+    let settings = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT current_database(), current_setting('synchronous_commit'),
+                    current_setting('plan_cache_mode')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let (base_db, base_commit, base_plans) = settings(base).await;
+    let (db_name, commit, plans) = settings(replayable).await;
+    assert_eq!(base_commit, "on");
+    assert_eq!(commit, "off");
+    assert_eq!(db_name, base_db);
+    assert_eq!(plans, base_plans);
+    assert_eq!(plans, "force_generic_plan");
+}

@@ -36,6 +36,8 @@ pub struct WorkerCore {
 
 struct Runtime {
     pool: PgPool,
+    /// For the claim only: its commit does not wait for the WAL flush.
+    claim_pool: PgPool,
     registry: Arc<HandlerRegistry>,
     worker_id: String,
     visibility_timeout_seconds: i32,
@@ -151,6 +153,14 @@ impl WorkerCore {
         let runtime = Arc::new(Runtime {
             submissions,
             pool: self.pool.clone(),
+            // One claim runs at a time; a lost claim is replayable (see `claim_batch`).
+            claim_pool: database::replayable_pool(
+                &self.pool,
+                &database::PoolConfig {
+                    max_connections: 2,
+                    ..self.config.pool.clone()
+                },
+            ),
             registry: self.registry.clone(),
             worker_id: self.config.worker_id.clone(),
             visibility_timeout_seconds: self.config.visibility_timeout_seconds,
@@ -231,7 +241,11 @@ impl Runtime {
         queue: QueueName,
         qty: i32,
     ) -> Result<(Vec<ClaimedMessage>, usize)> {
-        let mut conn = self.pool.acquire().await?;
+        // The claim commits without waiting for the WAL flush: if PostgreSQL crashes
+        // before the flush and loses it, the step is `enqueued` again with its message
+        // visible, and a result of this attempt is refused by the attempt fence; the
+        // durable commit of a result flushes every claim before it.
+        let mut conn = self.claim_pool.acquire().await?;
         let deliveries = claim::from_queue(
             &mut conn,
             &queue,

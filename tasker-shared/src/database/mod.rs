@@ -103,8 +103,12 @@ pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
         .map_err(|e| Error::Config(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?
         .options(SESSION_SETTINGS)
         .application_name("tasker");
+    Ok(pool_options(config).connect_with(options).await?)
+}
+
+fn pool_options(config: &PoolConfig) -> PgPoolOptions {
     let ping_if_idle_for = config.ping_if_idle_for;
-    let pool = PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
         .test_before_acquire(false)
@@ -116,9 +120,30 @@ pub async fn connect(url: &str, config: &PoolConfig) -> Result<PgPool> {
                 Ok(true)
             })
         })
-        .connect_with(options)
-        .await?;
-    Ok(pool)
+}
+
+/// A pool to the same database as `pool`, with the same settings, whose transactions
+/// commit without waiting for their WAL to reach the disk (`synchronous_commit = off`).
+/// It connects on first use.
+///
+/// Only for transactions that are *replayable*: losing one (PostgreSQL crashed in the
+/// fraction of a second before the WAL writer flushed it) leaves the database as if it
+/// had never run, with what it consumed still there to run it again, and no one was
+/// promised it would last. Tasker uses it for the worker's claim (lost: the step is
+/// `enqueued` again with its message visible, the handler may run again, and a result
+/// of the lost attempt is refused by the attempt fence) and for the orchestration's
+/// result batches (lost: the result messages, which the worker committed durably, are
+/// still queued and are processed again). Task creation, results, operator actions and
+/// everything a client is answered about commit durably. Because the WAL is one
+/// sequence, any later durable commit also makes every earlier one durable, so nothing
+/// built on a lost transaction can survive it (docs/ARCHITECTURE.md).
+pub fn replayable_pool(pool: &PgPool, config: &PoolConfig) -> PgPool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    pool_options(config).connect_lazy_with(options)
 }
 
 /// Installs PGMQ (unless the extension is there), applies the migrations and creates

@@ -84,17 +84,11 @@ impl OrchestrationCore {
 
         let mut tasks = JoinSet::new();
         {
-            // Result batches are replayable (their messages stay queued until the batch
-            // commits), so they need not wait for the WAL flush.
-            let pool = database::replayable_pool(
-                &self.pool,
-                &database::PoolConfig {
-                    max_connections: u32::try_from(self.config.result_processors)
-                        .unwrap_or(u32::MAX)
-                        .saturating_add(1),
-                    ..self.config.pool.clone()
-                },
-            );
+            // Result batches commit durably: the messages they send get ids from the
+            // queue's sequence, and a worker holds a message's id across a PostgreSQL
+            // crash, so a batch lost in one could hand the same id to another step's
+            // message (docs/operations.md, Durability).
+            let pool = self.pool.clone();
             let config = self.config.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

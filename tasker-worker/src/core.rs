@@ -666,11 +666,17 @@ impl Runtime {
             }
             TransitionOutcome::Conflict { actual } => {
                 // Fenced: a newer attempt owns the step, or the step was put back on
-                // the queue (leave the message alone: it is the step's live message), or
-                // the step was cancelled or resolved meanwhile (drop the message).
+                // the queue, or its claim was lost in a PostgreSQL crash (claims commit
+                // asynchronously) and it is `enqueued` or `waiting_for_retry` again: leave
+                // the message alone, it is the step's live message. Or the step was
+                // cancelled or resolved meanwhile: drop the message.
                 if !matches!(
                     actual,
-                    Some(WorkflowStepState::InProgress | WorkflowStepState::Enqueued)
+                    Some(
+                        WorkflowStepState::InProgress
+                            | WorkflowStepState::Enqueued
+                            | WorkflowStepState::WaitingForRetry
+                    )
                 ) {
                     PgmqClient::delete(conn, queue, msg_id).await?;
                 }

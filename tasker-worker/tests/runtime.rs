@@ -1,6 +1,7 @@
 //! `WorkerCore` in process against a real database: duplicate deliveries run once, a
 //! result PostgreSQL refuses becomes a failure, and a step whose workers keep vanishing
-//! fails once its attempts are used up.
+//! fails once its attempts are used up; a result refused after its claim was lost leaves
+//! the step's message alone.
 
 #![allow(clippy::unwrap_used)]
 
@@ -206,5 +207,87 @@ async fn a_step_whose_workers_keep_vanishing_fails_once_its_attempts_are_used() 
             WorkflowStepState::EnqueuedAsErrorForOrchestration,
             Some("worker_lost".into())
         )
+    );
+}
+
+/// Undoes its own claim while it runs, as a PostgreSQL crash that lost the claim's
+/// asynchronous commit would: the step is back in `waiting_for_retry` under its previous
+/// attempt, and its message (the retry timer) is not due for an hour.
+struct LosesItsClaim {
+    pool: sqlx::PgPool,
+    queue: QueueName,
+    runs: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl StepHandler for LosesItsClaim {
+    async fn execute(&self, ctx: StepContext) -> Result<StepResult, StepError> {
+        sqlx::query(
+            "UPDATE tasker.workflow_steps SET current_state = 'waiting_for_retry', attempts = attempts - 1
+             WHERE workflow_step_uuid = $1",
+        )
+        .bind(ctx.step_uuid())
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!(
+            "UPDATE {} SET vt = now() + interval '1 hour'",
+            pgmq_notify::sql::queue_table(&self.queue)
+        ))
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(StepResult::success(json!("done")))
+    }
+}
+
+/// A result refused because its claim was lost leaves the step's message alone: for a
+/// step back in `waiting_for_retry` it is the step's retry timer, and deleting it would
+/// strand the step.
+#[tokio::test]
+async fn a_result_of_a_lost_claim_leaves_the_retry_message() {
+    let db = TestDb::new().await;
+    let (step_uuid, queue) = enqueued_step(&db, "lostclaim", 3, 1).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut registry = HandlerRegistry::new();
+    registry.register(
+        "count",
+        LosesItsClaim {
+            pool: db.pool.clone(),
+            queue: queue.clone(),
+            runs: runs.clone(),
+        },
+    );
+    let mut config = WorkerConfig::new(db.url.clone());
+    config.poll_interval = Duration::from_millis(50);
+    let core = WorkerCore::with_pool(config, db.pool.clone(), registry, vec!["lostclaim".into()])
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(core.run(shutdown.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the handler never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Shutdown waits for the handler's submission to be answered.
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    assert_eq!(
+        state_and_error(&db, step_uuid).await,
+        (WorkflowStepState::WaitingForRetry, None)
+    );
+    assert_eq!(
+        results_depth(&db).await,
+        0,
+        "the refused result is not sent"
+    );
+    let client = PgmqClient::new(db.pool.clone());
+    assert_eq!(
+        client.depth(&queue).await.unwrap(),
+        1,
+        "the retry message is kept"
     );
 }

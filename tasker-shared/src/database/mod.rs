@@ -128,15 +128,18 @@ fn pool_options(config: &PoolConfig) -> PgPoolOptions {
 ///
 /// Only for transactions that are *replayable*: losing one (PostgreSQL crashed in the
 /// fraction of a second before the WAL writer flushed it) leaves the database as if it
-/// had never run, with what it consumed still there to run it again, and no one was
-/// promised it would last. Tasker uses it for the worker's claim (lost: the step is
-/// `enqueued` again with its message visible, the handler may run again, and a result
-/// of the lost attempt is refused by the attempt fence) and for the orchestration's
-/// result batches (lost: the result messages, which the worker committed durably, are
-/// still queued and are processed again). Task creation, results, operator actions and
-/// everything a client is answered about commit durably. Because the WAL is one
-/// sequence, any later durable commit also makes every earlier one durable, so nothing
-/// built on a lost transaction can survive it (docs/ARCHITECTURE.md).
+/// had never run, with what it consumed still there to run it again, and hands out no
+/// id that a process may still hold afterwards. Within the database nothing built on a
+/// lost transaction survives it: the WAL is one sequence, so a later durable commit
+/// makes every earlier one durable. Outside it, a process that saw the transaction keeps
+/// what it read across the crash, which is why it must not allocate ids from sequences
+/// (a lost batch that sent messages would give their ids to other messages later).
+///
+/// Tasker uses it for the worker's claim only: it updates rows that exist (the step, its
+/// message's lease) and inserts a history row keyed by a UUID. A lost claim leaves the
+/// step where it was (`enqueued`, `waiting_for_retry`, or `in_progress` under a lost
+/// worker) with its message visible; the handler may run again, as after a worker crash,
+/// and a result is still recorded once (see `docs/operations.md`, Durability).
 pub fn replayable_pool(pool: &PgPool, config: &PoolConfig) -> PgPool {
     let options = pool
         .connect_options()

@@ -66,9 +66,12 @@ pub async fn batch(
     // orchestration's message is sent only for the steps that moved.
     let statement = format!(
         "WITH u AS MATERIALIZED (
-             SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[],
-                                  $6::bigint[], $7::jsonb[])
+             -- One result per attempt, so that `old` holds a step at most once.
+             SELECT DISTINCT ON (step, attempt) *
+             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[],
+                         $6::bigint[], $7::jsonb[])
                  AS u(step, attempt, to_state, metadata, results, msg_id, message)
+             ORDER BY step, attempt
          ), old AS (
              SELECT ws.workflow_step_uuid, ws.current_state, u.to_state, u.metadata, u.results,
                     u.msg_id, u.message

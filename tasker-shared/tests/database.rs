@@ -2508,6 +2508,13 @@ async fn submitting_results_together_records_each_as_alone() {
     assert_eq!(sent, expected, "one message per recorded result");
 }
 
+/// `transition::complete_task_if_done` with a fixed history entry.
+async fn decide(conn: &mut sqlx::PgConnection, task: Uuid) -> transition::AfterCompletion {
+    transition::complete_task_if_done(conn, task, &json!({"event": "finalized"}))
+        .await
+        .unwrap()
+}
+
 /// `transition::complete_task_if_done`: a task whose steps are all complete or resolved
 /// manually is completed (history, completion time, notification) once; a step
 /// enqueued, running or reported means "on its way"; anything else is undecided.
@@ -2522,30 +2529,36 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
         .unwrap();
     listener.listen(transition::SETTLED_CHANNEL).await.unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
-    let set_task = |state: &'static str| {
+    // Every row of the task's (`tasks`) or of its steps (`workflow_steps`) to `state`.
+    let set = |table: &'static str, state: &'static str| {
         let pool = db.pool.clone();
         let task = c.task_uuid;
         async move {
-            sqlx::query("UPDATE tasker.tasks SET current_state = $2 WHERE task_uuid = $1")
-                .bind(task)
-                .bind(state)
-                .execute(&pool)
-                .await
-                .unwrap();
+            sqlx::query(&format!(
+                "UPDATE tasker.{table} SET current_state = $2 WHERE task_uuid = $1"
+            ))
+            .bind(task)
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
         }
     };
-    let set_steps = |state: &'static str| {
+    let set_task = |state: &'static str| set("tasks", state);
+    let set_step = |step: Uuid, state: &'static str| {
         let pool = db.pool.clone();
-        let task = c.task_uuid;
         async move {
-            sqlx::query("UPDATE tasker.workflow_steps SET current_state = $2 WHERE task_uuid = $1")
-                .bind(task)
-                .bind(state)
-                .execute(&pool)
-                .await
-                .unwrap();
+            sqlx::query(
+                "UPDATE tasker.workflow_steps SET current_state = $2 WHERE workflow_step_uuid = $1",
+            )
+            .bind(step)
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
         }
     };
+    let set_steps = |state: &'static str| set("workflow_steps", state);
     let history = || {
         let pool = db.pool.clone();
         let task = c.task_uuid;
@@ -2559,7 +2572,6 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
             .unwrap()
         }
     };
-    let meta = json!({"event": "finalized"});
     set_task("steps_in_process").await;
     for (state, expected) in [
         ("pending", AfterCompletion::Undecided),
@@ -2579,9 +2591,7 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
     ] {
         set_steps(state).await;
         assert_eq!(
-            transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
-                .await
-                .unwrap(),
+            decide(&mut conn, c.task_uuid).await,
             expected,
             "every step {state}"
         );
@@ -2592,18 +2602,9 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
         ("pending", AfterCompletion::Undecided),
     ] {
         set_steps("complete").await;
-        sqlx::query(
-            "UPDATE tasker.workflow_steps SET current_state = $2 WHERE workflow_step_uuid = $1",
-        )
-        .bind(c.steps["end"])
-        .bind(state)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+        set_step(c.steps["end"], state).await;
         assert_eq!(
-            transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
-                .await
-                .unwrap(),
+            decide(&mut conn, c.task_uuid).await,
             expected,
             "one step {state}"
         );
@@ -2613,24 +2614,16 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
     set_steps("complete").await;
     set_task("waiting_for_retry").await;
     assert_eq!(
-        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
-            .await
-            .unwrap(),
+        decide(&mut conn, c.task_uuid).await,
         AfterCompletion::Undecided
     );
     assert_eq!(history().await, 0);
 
     // Complete and resolved manually: the task completes, once.
     set_task("steps_in_process").await;
-    sqlx::query("UPDATE tasker.workflow_steps SET current_state = 'resolved_manually' WHERE workflow_step_uuid = $1")
-        .bind(c.steps["left"])
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    set_step(c.steps["left"], "resolved_manually").await;
     assert_eq!(
-        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
-            .await
-            .unwrap(),
+        decide(&mut conn, c.task_uuid).await,
         AfterCompletion::Completed
     );
     let (state, completed_at): (String, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
@@ -2647,16 +2640,12 @@ async fn complete_task_if_done_completes_only_a_finished_task() {
         json!({"task_uuid": c.task_uuid, "status": "complete"})
     );
     assert_eq!(
-        transition::complete_task_if_done(&mut conn, c.task_uuid, &meta)
-            .await
-            .unwrap(),
+        decide(&mut conn, c.task_uuid).await,
         AfterCompletion::Undecided
     );
     assert_eq!(history().await, 1);
     assert_eq!(
-        transition::complete_task_if_done(&mut conn, Uuid::now_v7(), &meta)
-            .await
-            .unwrap(),
+        decide(&mut conn, Uuid::now_v7()).await,
         AfterCompletion::Undecided
     );
 }

@@ -242,9 +242,10 @@ impl Runtime {
         qty: i32,
     ) -> Result<(Vec<ClaimedMessage>, usize)> {
         // The claim commits without waiting for the WAL flush: if PostgreSQL crashes
-        // before the flush and loses it, the step is `enqueued` again with its message
-        // visible, and a result of this attempt is refused by the attempt fence; the
-        // durable commit of a result flushes every claim before it.
+        // before the flush and loses it, the step is back where it was with its message
+        // visible, and a result of this attempt is recorded only if the step is
+        // `in_progress` under the same attempt number again (docs/operations.md,
+        // Durability); the durable commit of a result flushes every claim before it.
         let mut conn = self.claim_pool.acquire().await?;
         let deliveries = claim::from_queue(
             &mut conn,

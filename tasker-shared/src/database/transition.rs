@@ -40,6 +40,11 @@ fn check_sources<S: Copy + std::fmt::Display>(
 /// `{"task_uuid": "...", "status": "..."}`.
 pub const SETTLED_CHANNEL: &str = "tasker_task_settled";
 
+/// The [`SETTLED_CHANNEL`] payload for a task that reached `state`.
+fn settled_payload(task_uuid: Uuid, state: TaskState) -> String {
+    serde_json::json!({"task_uuid": task_uuid, "status": state.as_str()}).to_string()
+}
+
 /// The CTEs that move a task row locked in `old` (`task_uuid`, `current_state`) to `$4`
 /// and write its history entry (`$3` its id, `$5` its metadata); `moved` returns the
 /// state left as `from_state`.
@@ -79,7 +84,7 @@ pub async fn transition_task(
             | TaskState::ResolvedManually
             | TaskState::BlockedByFailures
     );
-    let payload = serde_json::json!({"task_uuid": task_uuid, "status": to.as_str()}).to_string();
+    let payload = settled_payload(task_uuid, to);
     let applied: Option<String> = sqlx::query_scalar(concat!(
         // `old` locks the row and remembers the state it leaves; `moved` writes the new
         // one (re-checked on the latest row version if another writer got there first).
@@ -139,9 +144,7 @@ pub async fn complete_task_if_done(
     task_uuid: Uuid,
     metadata: &Value,
 ) -> Result<AfterCompletion> {
-    let payload =
-        serde_json::json!({"task_uuid": task_uuid, "status": TaskState::Complete.as_str()})
-            .to_string();
+    let payload = settled_payload(task_uuid, TaskState::Complete);
     let (in_flight, completed): (bool, bool) = sqlx::query_as(concat!(
         "WITH s AS MATERIALIZED (
              SELECT EXISTS (SELECT 1 FROM tasker.workflow_steps w

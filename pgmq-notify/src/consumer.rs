@@ -9,7 +9,9 @@
 //!   [`ConsumerConfig::probe`] and several queues, asks in one query which queues hold
 //!   visible messages and reads only those (so an idle consumer of many queues costs one
 //!   query per interval, not one per queue);
-//! - a slot frees up after a read that filled every free slot (more may be waiting).
+//! - a slot frees up after a read that filled every free slot (more may be waiting);
+//! - a message was leased to this process by its producer ([`QueueEvent::Directed`]):
+//!   the loop reads that queue, handing the fetch the message ids to take first.
 //!
 //! Each message runs in its own task, holding a slot until its handler returns. On
 //! shutdown the loop stops reading and waits for the handlers in flight.
@@ -77,12 +79,17 @@ pub async fn run<F, Fut>(
             Ok::<_, crate::Error>((messages, read))
         }
     };
+    let fetch = move |queue: QueueName, qty: i32, _directed: Vec<i64>| fetch(queue, qty);
     run_with(fetch, listener, config, shutdown, handler).await;
 }
 
-/// Like [`run`], with `fetch(queue, qty)` reading up to `qty` messages and returning the
-/// items to handle with the number of messages it read (items may be fewer, when the
-/// fetch itself disposed of some).
+/// Like [`run`], with `fetch(queue, qty, directed)` taking up to `qty` messages and
+/// returning the items to handle with the number of messages it consumed (items may be
+/// fewer, when the fetch itself disposed of some). `directed` holds at most `qty` ids of
+/// messages leased to this process ([`QueueEvent::Directed`]): the fetch takes those
+/// first and reads the rest of `qty` from the queue. Directed ids still waiting for a
+/// slot when shutdown begins are dropped: the caller finds its directed messages itself
+/// (their lease makes sure they are not lost).
 pub async fn run_with<T, E, G, GFut, F, Fut>(
     fetch: G,
     listener: Option<QueueListener>,
@@ -92,7 +99,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
 ) where
     T: Send + 'static,
     E: std::fmt::Display,
-    G: Fn(QueueName, i32) -> GFut,
+    G: Fn(QueueName, i32, Vec<i64>) -> GFut,
     GFut: Future<Output = Result<(Vec<T>, usize), E>>,
     F: Fn(QueueName, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -101,6 +108,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     let mut events = listener.as_ref().map(QueueListener::subscribe);
     let mut tasks = JoinSet::new();
     let mut wakes = DelayedWakes::default();
+    let mut directed = Directed::default();
     let mut error_backoff = Duration::from_millis(100);
     let mut pass = 0usize;
     let n = config.queues.len().max(1);
@@ -147,7 +155,10 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
         };
         for i in 0..config.queues.len() {
             let index = (pass + i) % n;
-            if !targets.contains(&index) {
+            // A queue may be due for its directed messages alone: those are taken, and
+            // the queue itself is not read (nothing said it holds anything).
+            let read_queue = targets.contains(&index);
+            if !read_queue && !directed.has(index) {
                 continue;
             }
             let queue = &config.queues[index];
@@ -162,9 +173,13 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                 if shutdown.is_cancelled() {
                     break 'outer;
                 }
-                let want = free.min(config.batch_size.max(1));
+                let mut want = free.min(config.batch_size.max(1));
+                if !read_queue {
+                    want = want.min(directed.len(index));
+                }
                 let qty = i32::try_from(want).unwrap_or(i32::MAX);
-                let (messages, got) = match fetch(queue.clone(), qty).await {
+                let handed = directed.take(index, want);
+                let (messages, got) = match fetch(queue.clone(), qty, handed).await {
                     Ok(fetched) => fetched,
                     Err(error) => {
                         tracing::warn!(%error, %queue, "reading queue failed");
@@ -183,8 +198,8 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                         drop(permit);
                     });
                 }
-                if got < want {
-                    break; // drained
+                if got < want || !read_queue {
+                    break; // drained, or only the directed ones were due
                 }
             }
         }
@@ -229,6 +244,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                     continue 'outer;
                 }
                 Some(received) = event => {
+                    directed.note(&config.queues, &received);
                     let mut ready = wakes.note(&config.queues, received);
                     if ready == Wake::Closed {
                         events = None;
@@ -239,17 +255,21 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                         // delayed ones.
                         loop {
                             match rx.try_recv() {
-                                Ok(next) => match wakes.note(&config.queues, Ok(next)) {
-                                    Wake::Later | Wake::Closed => {}
-                                    now => ready = ready.or(now),
-                                },
+                                Ok(next) => {
+                                    directed.note(&config.queues, &Ok(next.clone()));
+                                    match wakes.note(&config.queues, Ok(next)) {
+                                        Wake::Later | Wake::Closed => {}
+                                        now => ready = ready.or(now),
+                                    }
+                                }
                                 Err(broadcast::error::TryRecvError::Lagged(_)) => ready = Wake::All,
                                 Err(_) => break,
                             }
                         }
                     }
                     match ready {
-                        Wake::Later | Wake::Closed => continue,
+                        Wake::Later | Wake::Closed if directed.is_empty() => continue,
+                        Wake::Later | Wake::Closed => {}
                         Wake::All => due.merge(Due::All),
                         Wake::Queue(index) => due.add(index),
                         Wake::Queues(set) => due.merge(Due::Some(set)),
@@ -272,6 +292,51 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
 
     // Stop reading; let the handlers in flight finish.
     while tasks.join_next().await.is_some() {}
+}
+
+/// Ids of messages leased to this process, by queue index, waiting for a free slot.
+#[derive(Debug, Default)]
+struct Directed(std::collections::BTreeMap<usize, Vec<i64>>);
+
+impl Directed {
+    fn note(
+        &mut self,
+        queues: &[QueueName],
+        received: &Result<QueueEvent, broadcast::error::RecvError>,
+    ) {
+        if let Ok(QueueEvent::Directed { queue, msg_id }) = received
+            && let Some(index) = queues.iter().position(|q| q.as_str() == queue)
+        {
+            let ids = self.0.entry(index).or_default();
+            if !ids.contains(msg_id) {
+                ids.push(*msg_id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn has(&self, index: usize) -> bool {
+        self.0.contains_key(&index)
+    }
+
+    fn len(&self, index: usize) -> usize {
+        self.0.get(&index).map_or(0, Vec::len)
+    }
+
+    /// Up to `max` of queue `index`'s ids, oldest first.
+    fn take(&mut self, index: usize, max: usize) -> Vec<i64> {
+        let Some(ids) = self.0.get_mut(&index) else {
+            return Vec::new();
+        };
+        let taken: Vec<i64> = ids.drain(..max.min(ids.len())).collect();
+        if ids.is_empty() {
+            self.0.remove(&index);
+        }
+        taken
+    }
 }
 
 /// Sleeps until `at`; forever without a deadline (a `select!` branch that never fires).
@@ -406,6 +471,8 @@ impl DelayedWakes {
                 }
                 Wake::Later
             }
+            // Not a reason to read the queue: the message is taken by id ([`Directed`]).
+            Ok(QueueEvent::Directed { .. }) => Wake::Later,
             Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => Wake::All,
             Err(broadcast::error::RecvError::Closed) => Wake::Closed,
         }
@@ -460,7 +527,7 @@ mod tests {
                 probe: None,
             };
             let counted = fetches.clone();
-            let fetch = move |_queue: QueueName, _qty: i32| {
+            let fetch = move |_queue: QueueName, _qty: i32, _directed: Vec<i64>| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 async { Ok::<_, String>((vec![()], 1)) }
             };
@@ -512,6 +579,35 @@ mod tests {
         );
         assert_eq!(Wake::Later.or(Wake::Queue(1)), Wake::Queue(1));
         assert_eq!(Wake::Queue(1).or(Wake::All), Wake::All);
+    }
+
+    #[test]
+    fn directed_ids_wait_by_queue_until_taken() {
+        let queues = [QueueName::new("a").unwrap(), QueueName::new("b").unwrap()];
+        let directed = |queue: &str, msg_id| {
+            Ok(QueueEvent::Directed {
+                queue: queue.to_string(),
+                msg_id,
+            })
+        };
+        let mut waiting = Directed::default();
+        for (queue, id) in [("b", 7), ("b", 8), ("b", 7), ("c", 9), ("a", 1)] {
+            waiting.note(&queues, &directed(queue, id));
+        }
+        waiting.note(&queues, &ready("b", 0));
+        let mut wakes = DelayedWakes::default();
+        // Directed messages are no reason to read their queue.
+        assert_eq!(wakes.note(&queues, directed("b", 10)), Wake::Later);
+        assert_eq!(
+            (waiting.len(1), waiting.has(0), waiting.has(2)),
+            (2, true, false)
+        );
+        // A queue's ids come out oldest first, no more than asked, each once.
+        assert_eq!(waiting.take(1, 1), vec![7]);
+        assert_eq!(waiting.take(1, 5), vec![8]);
+        assert!(waiting.take(1, 5).is_empty());
+        assert_eq!(waiting.take(0, 5), vec![1]);
+        assert!(waiting.0.is_empty());
     }
 
     #[test]

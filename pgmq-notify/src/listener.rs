@@ -5,6 +5,10 @@
 //! connection drops it reconnects with exponential backoff and then emits
 //! [`QueueEvent::Reconnected`], because notifications sent in between are lost: consumers
 //! must poll their queues when they see it (and on a timer anyway).
+//!
+//! A process may also listen on a direct channel of its own
+//! ([`QueueListener::start_with_direct`]): a producer that leased a message to this
+//! process names it there, and the listener emits [`QueueEvent::Directed`].
 
 use std::time::Duration;
 
@@ -32,9 +36,24 @@ pub enum QueueEvent {
         /// Milliseconds until the message becomes visible (0 for immediate delivery).
         delay_ms: u64,
     },
+    /// A message on `queue` was leased to this process and named on its direct channel:
+    /// only this process should take it (other readers do not see it until its lease
+    /// ends).
+    Directed {
+        /// The queue the message is on.
+        queue: String,
+        /// The message id.
+        msg_id: i64,
+    },
     /// The LISTEN connection was (re)established. Notifications may have been missed
     /// while it was down, so consumers should read their queues now.
     Reconnected,
+}
+
+#[derive(Deserialize)]
+struct DirectedPayload {
+    queue: String,
+    msg_id: i64,
 }
 
 #[derive(Deserialize)]
@@ -62,16 +81,36 @@ impl QueueListener {
         namespaces: Vec<String>,
         shutdown: CancellationToken,
     ) -> Result<(Self, JoinHandle<()>)> {
+        Self::start_with_direct(pool, namespaces, None, shutdown).await
+    }
+
+    /// Like [`start`](Self::start), also listening on `direct`, a channel of this
+    /// process's own, whose payloads `{"queue", "msg_id"}` become
+    /// [`QueueEvent::Directed`].
+    pub async fn start_with_direct(
+        pool: PgPool,
+        namespaces: Vec<String>,
+        direct: Option<String>,
+        shutdown: CancellationToken,
+    ) -> Result<(Self, JoinHandle<()>)> {
         for ns in &namespaces {
             validate_namespace(ns)?;
         }
-        let channels: Vec<String> = namespaces
+        let mut channels: Vec<String> = namespaces
             .iter()
             .map(|ns| channel_for_namespace(ns))
             .collect();
+        channels.extend(direct.iter().cloned());
         let listener = connect(&pool, &channels).await?;
         let (events, _) = broadcast::channel(1024);
-        let task = tokio::spawn(run(pool, channels, listener, events.clone(), shutdown));
+        let task = tokio::spawn(run(
+            pool,
+            channels,
+            direct,
+            listener,
+            events.clone(),
+            shutdown,
+        ));
         Ok((Self { events }, task))
     }
 
@@ -92,6 +131,7 @@ async fn connect(pool: &PgPool, channels: &[String]) -> Result<PgListener> {
 async fn run(
     pool: PgPool,
     channels: Vec<String>,
+    direct: Option<String>,
     mut listener: PgListener,
     events: broadcast::Sender<QueueEvent>,
     shutdown: CancellationToken,
@@ -105,7 +145,12 @@ async fn run(
         match received {
             Ok(Some(notification)) => {
                 backoff = Duration::from_millis(100);
-                if let Some(event) = parse(notification.channel(), notification.payload()) {
+                let event = if direct.as_deref() == Some(notification.channel()) {
+                    parse_directed(notification.payload())
+                } else {
+                    parse(notification.channel(), notification.payload())
+                };
+                if let Some(event) = event {
                     // No receivers is fine: nobody is waiting right now.
                     let _ = events.send(event);
                 }
@@ -136,6 +181,20 @@ async fn run(
                     }
                 }
             }
+        }
+    }
+}
+
+fn parse_directed(payload: &str) -> Option<QueueEvent> {
+    match serde_json::from_str::<DirectedPayload>(payload) {
+        Ok(p) => Some(QueueEvent::Directed {
+            queue: p.queue,
+            msg_id: p.msg_id,
+        }),
+        Err(error) => {
+            // Its message comes back to every reader when its lease ends.
+            tracing::warn!(%error, payload, "directed notification not understood; ignored");
+            None
         }
     }
 }
@@ -185,6 +244,14 @@ mod tests {
             }
         );
         assert!(parse("other_channel", "{}").is_none());
+        assert_eq!(
+            parse_directed(r#"{"queue":"worker_payments_queue","msg_id":9}"#),
+            Some(QueueEvent::Directed {
+                queue: "worker_payments_queue".into(),
+                msg_id: 9
+            })
+        );
+        assert_eq!(parse_directed(r#"{"queue":"q"}"#), None);
         // A payload we do not understand is still a wake-up.
         assert!(matches!(
             parse("pgmq_message_ready.x", "garbage"),

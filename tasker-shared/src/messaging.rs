@@ -30,6 +30,63 @@ pub struct StepMessage {
     pub step_uuid: Uuid,
     /// The task's correlation id, for tracing.
     pub correlation_id: Uuid,
+    /// On a result: the worker that reported it will run the next step of the chain
+    /// (see [`HandoffRequest`]). Absent on messages of older workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffRequest>,
+    /// On a worker queue: the step was handed to one worker, already claimed for it
+    /// (see [`Handed`]). Other workers never see such a message unless its lease ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed: Option<Handed>,
+}
+
+impl StepMessage {
+    /// A plain step message: ids only, no handoff.
+    pub fn new(task_uuid: Uuid, step_uuid: Uuid, correlation_id: Uuid) -> Self {
+        Self {
+            task_uuid,
+            step_uuid,
+            correlation_id,
+            handoff: None,
+            handed: None,
+        }
+    }
+}
+
+/// A worker's offer, on a successful result, to run one child the result makes ready.
+///
+/// The orchestration then claims that child for the worker in the transaction that
+/// completes the parent (`in_progress`, attempt + 1, the message leased for
+/// `lease_seconds`) and notifies the worker on [`handoff_channel`]`(token)`: the worker
+/// skips the claim's own write and round trip. If the worker never takes the step (it
+/// died, or the notification was lost), the lease ends and any worker of the namespace
+/// reclaims the step as a redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffRequest {
+    /// The worker process's handoff token (unique per process).
+    pub token: Uuid,
+    /// The worker's id, for the step's history.
+    pub worker_id: String,
+    /// The lease to put on the handed message, in seconds.
+    pub lease_seconds: i32,
+}
+
+/// Marks a step message handed to one worker ([`HandoffRequest`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handed {
+    /// The token of the worker it was handed to.
+    pub token: Uuid,
+    /// The attempt claimed for it.
+    pub attempt: i32,
+}
+
+/// Prefix of the channel a worker process hears its handoffs on.
+pub const HANDOFF_CHANNEL_PREFIX: &str = "tasker_handoff";
+
+/// The channel a worker process with handoff token `token` listens on:
+/// `tasker_handoff.<token, 32 hex digits>` (47 bytes, within PostgreSQL's 63).
+pub fn handoff_channel(token: Uuid) -> String {
+    format!("{HANDOFF_CHANNEL_PREFIX}.{}", token.simple())
 }
 
 /// The name the step message had before it was trimmed to ids only.

@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     /// On shutdown, how long running handlers may finish before their steps are given
     /// back to the queue.
     pub shutdown_grace_period: Duration,
+    /// Offer, with each successful result, to run one child it makes ready (a
+    /// handoff: the orchestration claims the child for this worker). Needs notifications.
+    pub handoff: bool,
     /// Connection pool.
     pub pool: PoolConfig,
 }
@@ -47,6 +50,7 @@ impl WorkerConfig {
             i32::try_from(w.visibility_timeout_seconds).unwrap_or(30);
         config.default_step_timeout = Duration::from_secs(w.default_step_timeout_seconds);
         config.shutdown_grace_period = Duration::from_secs(w.shutdown_grace_seconds);
+        config.handoff = w.handoff;
         config.pool = PoolConfig {
             max_connections: c.database.max_connections,
             acquire_timeout: Duration::from_millis(c.database.acquire_timeout_ms),
@@ -68,6 +72,7 @@ impl WorkerConfig {
             visibility_timeout_seconds: 30,
             default_step_timeout: Duration::from_secs(300),
             shutdown_grace_period: Duration::from_secs(30),
+            handoff: true,
             pool: PoolConfig {
                 max_connections: 8,
                 acquire_timeout: Duration::from_secs(10),

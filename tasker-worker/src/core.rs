@@ -12,7 +12,9 @@ use pgmq_notify::consumer::{self, ConsumerConfig};
 use pgmq_notify::{PgmqClient, QueueListener, QueueName};
 use tasker_shared::database::claim::{self, Delivery};
 use tasker_shared::database::{self, step, submit};
-use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
+use tasker_shared::messaging::{
+    HandoffRequest, ORCHESTRATION_STEP_RESULTS, StepMessage, handoff_channel,
+};
 use tasker_shared::results::StepExecutionResult;
 use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
 
@@ -49,6 +51,13 @@ struct Runtime {
     abort: CancellationToken,
     /// Results to submit, for [`Runtime::run_submitter`].
     submissions: mpsc::UnboundedSender<SubmitRequest>,
+    /// This process's offer to run the next step of a chain, sent with successful
+    /// results (None: handoffs off, or no notifications to hear them on).
+    handoff: Option<HandoffRequest>,
+    /// Handler slots.
+    max_in_flight: usize,
+    /// The worker queues served.
+    queues: Vec<QueueName>,
 }
 
 /// A finished step's result, waiting to be submitted.
@@ -122,10 +131,22 @@ impl WorkerCore {
             .iter()
             .map(|ns| QueueName::worker(ns))
             .collect::<Result<Vec<_>, _>>()?;
-        let listener = if self.config.deployment_mode.listens() {
-            let (listener, _task) =
-                QueueListener::start(self.pool.clone(), self.namespaces.clone(), shutdown.clone())
-                    .await?;
+        let listens = self.config.deployment_mode.listens();
+        // Unique per process: two processes configured with one worker id must not hear
+        // each other's handoffs.
+        let handoff = (listens && self.config.handoff).then(|| HandoffRequest {
+            token: uuid::Uuid::now_v7(),
+            worker_id: self.config.worker_id.clone(),
+            lease_seconds: self.config.visibility_timeout_seconds,
+        });
+        let listener = if listens {
+            let (listener, _task) = QueueListener::start_with_direct(
+                self.pool.clone(),
+                self.namespaces.clone(),
+                handoff.as_ref().map(|h| handoff_channel(h.token)),
+                shutdown.clone(),
+            )
+            .await?;
             Some(listener)
         } else {
             None
@@ -168,6 +189,9 @@ impl WorkerCore {
             results_queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
             status: self.status.clone(),
             abort: abort.clone(),
+            handoff,
+            max_in_flight: self.config.max_concurrent_steps.max(1),
+            queues: queues.clone(),
         });
         let consumer_config = ConsumerConfig {
             queues,
@@ -197,11 +221,12 @@ impl WorkerCore {
         });
         let submitter = tokio::spawn(runtime.clone().run_submitter(submitted));
         let fetcher = runtime.clone();
+        let give_back = runtime.clone();
         consumer::run_with(
-            move |queue, qty| {
+            move |queue, qty, handed| {
                 let (runtime, gate) = (fetcher.clone(), gate.clone());
                 async move {
-                    let claimed = gate.read(runtime.claim_batch(queue, qty)).await;
+                    let claimed = gate.read(runtime.fetch(queue, qty, handed)).await;
                     claimed.unwrap_or_else(|| Ok((Vec::new(), 0)))
                 }
             },
@@ -217,6 +242,7 @@ impl WorkerCore {
         // Every handler has returned, so every submission has been answered.
         submitter.abort();
         abort.cancel();
+        give_back.give_back_handed().await;
         self.status.set_running(false);
         Ok(())
     }
@@ -227,9 +253,140 @@ struct ClaimedMessage {
     msg_id: i64,
     message: StepMessage,
     step: step::ClaimedStep,
+    /// What was left of the lease when the step was taken, if it was not just set.
+    lease_left: Option<Duration>,
 }
 
 impl Runtime {
+    /// Takes the steps handed to this process among `handed` (up to `qty` message ids
+    /// the listener heard), then claims from the queue for the slots left. The handed
+    /// steps cost a read; a failure to load them is logged and leaves them to their
+    /// lease, after which any worker reclaims them.
+    async fn fetch(
+        &self,
+        queue: QueueName,
+        qty: i32,
+        handed: Vec<i64>,
+    ) -> Result<(Vec<ClaimedMessage>, usize)> {
+        let mut taken = Vec::new();
+        if let (Some(handoff), false) = (&self.handoff, handed.is_empty()) {
+            match self.load_handed(&queue, handoff.token, &handed).await {
+                Ok(steps) => taken = steps,
+                Err(error) => {
+                    tracing::warn!(%error, %queue, ?handed, "loading handed steps failed; they return when their lease ends")
+                }
+            }
+        }
+        let rest = qty.saturating_sub(i32::try_from(taken.len()).unwrap_or(i32::MAX));
+        if rest == 0 {
+            return Ok((taken, handed.len()));
+        }
+        let (claimed, read) = self.claim_batch(queue, rest).await?;
+        taken.extend(claimed);
+        Ok((taken, handed.len() + read))
+    }
+
+    async fn load_handed(
+        &self,
+        queue: &QueueName,
+        token: uuid::Uuid,
+        msg_ids: &[i64],
+    ) -> Result<Vec<ClaimedMessage>> {
+        let mut conn = self.pool.acquire().await?;
+        let deliveries = claim::handed(&mut conn, queue, token, msg_ids).await?;
+        let mut taken = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Claimed {
+                    msg_id,
+                    step,
+                    lease_left_ms,
+                    ..
+                } => taken.push(ClaimedMessage {
+                    msg_id,
+                    message: step.message(),
+                    step: *step,
+                    lease_left: lease_left_ms
+                        .and_then(|ms| u64::try_from(ms).ok())
+                        .map(Duration::from_millis),
+                }),
+                other => {
+                    tracing::error!(%queue, ?other, "a handed step could not be loaded; it returns when its lease ends")
+                }
+            }
+        }
+        if taken.len() < msg_ids.len() {
+            tracing::debug!(%queue, heard = msg_ids.len(), taken = taken.len(), "some handed steps were no longer ours");
+        }
+        Ok(taken)
+    }
+
+    /// Gives back, at shutdown, the steps handed to this process that it never started
+    /// (heard too late, or still waiting for a slot): each goes back to `enqueued`, its
+    /// attempt not counted, and its message becomes visible to other workers at once.
+    /// What this misses (a handoff committed after it) returns when its lease ends.
+    async fn give_back_handed(&self) {
+        let Some(handoff) = &self.handoff else {
+            return;
+        };
+        for queue in &self.queues {
+            let ids: Vec<i64> = match sqlx::query_scalar(&format!(
+                "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1",
+                pgmq_notify::sql::queue_table(queue)
+            ))
+            .bind(handoff.token.to_string())
+            .fetch_all(&self.pool)
+            .await
+            {
+                Ok(ids) => ids,
+                Err(error) => {
+                    tracing::warn!(%error, %queue, "looking for handed steps to give back failed; they return when their lease ends");
+                    continue;
+                }
+            };
+            let steps = match self.load_handed(queue, handoff.token, &ids).await {
+                Ok(steps) => steps,
+                Err(error) => {
+                    tracing::warn!(%error, %queue, "loading handed steps to give back failed; they return when their lease ends");
+                    continue;
+                }
+            };
+            for handed in steps {
+                if let Err(error) = self
+                    .release(
+                        queue,
+                        handed.msg_id,
+                        handed.step.step_uuid,
+                        handed.step.attempt,
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, msg_id = handed.msg_id, "giving back a handed step failed; it returns when its lease ends");
+                }
+            }
+        }
+    }
+
+    /// The result message for the orchestration: the step's ids, and with a success, this
+    /// process's handoff offer unless it is stopping or has no slot to spare (its handler
+    /// slots are all taken by other steps): a handed step waits for a slot while its
+    /// lease runs, so a saturated worker lets the queue spread the work instead.
+    fn result_message(&self, message: &StepMessage, success: bool) -> Result<serde_json::Value> {
+        let offer = self.handoff.as_ref().filter(|_| {
+            let running = self.status.snapshot();
+            success
+                && running.running
+                && usize::try_from(running.in_flight).unwrap_or(usize::MAX)
+                    < self.max_in_flight.saturating_sub(1).max(1)
+        });
+        let message = StepMessage {
+            handoff: offer.cloned(),
+            handed: None,
+            ..message.clone()
+        };
+        Ok(serde_json::to_value(&message).map_err(tasker_shared::database::Error::from)?)
+    }
+
     /// Reads up to `qty` messages and claims their steps, in one statement: the leases
     /// and the claims commit together. Then, outside it, stale messages (the step
     /// finished, was cancelled, or someone else holds it) are deleted, unreadable ones
@@ -269,6 +426,7 @@ impl Runtime {
                     msg_id,
                     message: step.message(),
                     step: *step,
+                    lease_left: None,
                 }),
                 Delivery::NotClaimable {
                     msg_id,
@@ -324,6 +482,7 @@ impl Runtime {
             msg_id,
             message,
             step,
+            lease_left,
         } = claimed;
         let span = tracing::info_span!(
             "step",
@@ -334,7 +493,7 @@ impl Runtime {
             attempt = step.attempt
         );
         if let Err(error) = self
-            .run_claimed(&queue, msg_id, &message, step)
+            .run_claimed(&queue, msg_id, &message, step, lease_left)
             .instrument(span)
             .await
         {
@@ -349,6 +508,7 @@ impl Runtime {
         msg_id: i64,
         step_message: &StepMessage,
         claimed: step::ClaimedStep,
+        lease_left: Option<Duration>,
     ) -> Result<()> {
         let attempt = claimed.attempt;
         let namespace = claimed.namespace.clone();
@@ -362,7 +522,7 @@ impl Runtime {
         metrics::claimed(&namespace);
         let clock = Instant::now();
 
-        let lease = self.keep_lease(queue.clone(), msg_id);
+        let lease = self.keep_lease(queue.clone(), msg_id, lease_left);
         let outcome = executor::run_registered(
             &self.registry,
             &callable,
@@ -501,9 +661,8 @@ impl Runtime {
         let queue = &group[0].queue;
         let messages = group
             .iter()
-            .map(|r| serde_json::to_value(&r.message))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(tasker_shared::database::Error::from)?;
+            .map(|r| self.result_message(&r.message, r.result.success))
+            .collect::<Result<Vec<_>>>()?;
         let items: Vec<submit::Submission<'_>> = group
             .iter()
             .zip(&messages)
@@ -536,19 +695,28 @@ impl Runtime {
     }
 
     /// Extends the message's lease every half lease while the handler runs, so a long
-    /// healthy step is never delivered to a second worker.
-    fn keep_lease(&self, queue: QueueName, msg_id: i64) -> CancellationToken {
+    /// healthy step is never delivered to a second worker. The first extension comes
+    /// at half of `left` when less than a whole lease is left (a handed step's lease
+    /// began at the handoff).
+    fn keep_lease(
+        &self,
+        queue: QueueName,
+        msg_id: i64,
+        left: Option<Duration>,
+    ) -> CancellationToken {
         let stop = CancellationToken::new();
         let pool = self.pool.clone();
         let vt = self.visibility_timeout_seconds;
         let every = Duration::from_millis((u64::try_from(vt).unwrap_or(30) * 1000 / 2).max(100));
+        let mut next = left.map_or(every, |left| (left / 2).min(every));
         let token = stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = token.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
+                    _ = tokio::time::sleep(next) => {}
                 }
+                next = every;
                 if let Err(error) = PgmqClient::set_vt(&pool, &queue, msg_id, vt).await {
                     tracing::warn!(%error, msg_id, "extending the lease failed");
                 }
@@ -623,8 +791,7 @@ impl Runtime {
         // One statement, so no explicit transaction: it commits (or not) as a whole, and
         // saves the BEGIN and COMMIT round trips.
         let mut conn = self.pool.acquire().await?;
-        let message =
-            serde_json::to_value(step_message).map_err(tasker_shared::database::Error::from)?;
+        let message = self.result_message(step_message, result.success)?;
         let handover = step::Handover {
             worker_queue: queue,
             msg_id,

@@ -82,11 +82,7 @@ async fn enqueued_step(
     )
     .await
     .unwrap();
-    let message = StepMessage {
-        task_uuid: new.task_uuid,
-        step_uuid,
-        correlation_id: new.correlation_id,
-    };
+    let message = StepMessage::new(new.task_uuid, step_uuid, new.correlation_id);
     let queue = QueueName::worker(ns).unwrap();
     for _ in 0..copies {
         PgmqClient::send_with_notify(&mut *tx, &queue, &message, 0)
@@ -290,4 +286,211 @@ async fn a_result_of_a_lost_claim_leaves_the_retry_message() {
         1,
         "the retry message is kept"
     );
+}
+
+/// Never finishes: holds the worker's only slot until shutdown stops it.
+struct Blocking;
+
+#[async_trait]
+impl StepHandler for Blocking {
+    async fn execute(&self, _ctx: StepContext) -> Result<StepResult, StepError> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(StepResult::success(json!(null)))
+    }
+}
+
+/// Creates a task of the registered template `name` in `ns` and enqueues its step
+/// `first` with one message.
+async fn start_task(db: &TestDb, ns: &str, name: &str) -> task::CreatedTask {
+    let nt = named_task::find(&db.pool, ns, name, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let new = task::NewTask {
+        task_uuid: Uuid::now_v7(),
+        context: json!({}),
+        identity_hash: Uuid::now_v7().to_string(),
+        initiator: "t".into(),
+        source_system: "t".into(),
+        reason: "t".into(),
+        tags: vec![],
+        priority: 0,
+        correlation_id: Uuid::now_v7(),
+        parent_correlation_id: None,
+    };
+    let mut tx = db.pool.begin().await.unwrap();
+    let task::CreateOutcome::Created(created) = task::create(&mut tx, &nt, &new).await.unwrap()
+    else {
+        panic!()
+    };
+    let first = created.steps["first"];
+    step::enqueue(
+        &mut tx,
+        &[first],
+        &[
+            serde_json::to_value(StepMessage::new(new.task_uuid, first, new.correlation_id))
+                .unwrap(),
+        ],
+        &QueueName::worker(ns).unwrap(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    created
+}
+
+/// Waits for the result message of `step_uuid` on the results queue and returns it.
+async fn result_message(db: &TestDb, step_uuid: Uuid) -> StepMessage {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT message FROM pgmq.q_orchestration_step_results WHERE message ->> 'step_uuid' = $1",
+        )
+        .bind(step_uuid.to_string())
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap();
+        if let Some(message) = found {
+            return serde_json::from_value(message).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no result for {step_uuid}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_state(db: &TestDb, step_uuid: Uuid, state: WorkflowStepState) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state_and_error(db, step_uuid).await.0 != state {
+        assert!(
+            Instant::now() < deadline,
+            "{step_uuid} never reached {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Completes `step` as the orchestration would, handing its ready child to `offer`'s
+/// worker; returns the handed message's id.
+async fn hand_over(db: &TestDb, ns: &str, message: &StepMessage) -> i64 {
+    use tasker_shared::database::complete::{self, Completion};
+    let queue = QueueName::worker(ns).unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let moved = complete::steps(
+        &mut conn,
+        &[Completion {
+            step_uuid: message.step_uuid,
+            correlation_id: message.correlation_id,
+            handoff: message.handoff.clone(),
+        }],
+        &json!({"event": "completed"}),
+        Some(&queue),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    sqlx::query_scalar(&format!(
+        "SELECT msg_id FROM {} WHERE message -> 'handed' IS NOT NULL ORDER BY msg_id DESC LIMIT 1",
+        pgmq_notify::sql::queue_table(&queue)
+    ))
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+/// A worker offers a handoff with each successful result (its token, id and lease),
+/// runs the step the orchestration hands it without claiming it (one `claimed` entry,
+/// the handoff's), and at shutdown gives back a handed step it had no slot to start: the
+/// step is `enqueued` again, its attempt not counted, its message visible at once.
+#[tokio::test]
+async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
+    let db = TestDb::new().await;
+    let ns = "handoffs";
+    for yaml in [
+        format!(
+            "name: chain\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: count }}\n  - name: second\n    dependencies: [first]\n    handler: {{ callable: count }}\n"
+        ),
+        format!(
+            "name: hold\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: block }}\n"
+        ),
+    ] {
+        let template = TaskTemplate::from_yaml(&yaml, "t").unwrap();
+        named_task::register(&db.pool, &template).await.unwrap();
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut registry = HandlerRegistry::new();
+    registry.register("count", Counting(runs.clone(), json!(1)));
+    registry.register("block", Blocking);
+    let mut config = WorkerConfig::new(db.url.clone());
+    config.worker_id = "handoff-worker".into();
+    config.max_concurrent_steps = 1;
+    config.visibility_timeout_seconds = 45;
+    config.shutdown_grace_period = Duration::from_millis(200);
+    let core = WorkerCore::with_pool(config, db.pool.clone(), registry, vec![ns.into()])
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(core.run(shutdown.clone()));
+
+    // The worker runs the step it is handed.
+    let chain = start_task(&db, ns, "chain").await;
+    let reported = result_message(&db, chain.steps["first"]).await;
+    let offer = reported
+        .handoff
+        .clone()
+        .expect("a success offers a handoff");
+    assert_eq!(
+        (offer.worker_id.as_str(), offer.lease_seconds),
+        ("handoff-worker", 45)
+    );
+    hand_over(&db, ns, &reported).await;
+    let second = chain.steps["second"];
+    wait_for_state(&db, second, WorkflowStepState::EnqueuedForOrchestration).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let claims: Vec<serde_json::Value> = transition::step_history(&db.pool, second)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.to_state == "in_progress")
+        .map(|h| h.metadata)
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            json!({"event": "claimed", "worker_id": "handoff-worker", "redelivered": false, "handoff": true})
+        ]
+    );
+    // Its result offers again, with the same token.
+    let again = result_message(&db, second).await;
+    assert_eq!(again.handoff.map(|h| h.token), Some(offer.token));
+
+    // A step handed while the only slot is taken waits; at shutdown it is given back.
+    let chain = start_task(&db, ns, "chain").await;
+    let reported = result_message(&db, chain.steps["first"]).await;
+    let hold = start_task(&db, ns, "hold").await;
+    wait_for_state(&db, hold.steps["first"], WorkflowStepState::InProgress).await;
+    let msg_id = hand_over(&db, ns, &reported).await;
+    let second = chain.steps["second"];
+    assert_eq!(
+        state_and_error(&db, second).await.0,
+        WorkflowStepState::InProgress
+    );
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "the handed step never ran");
+    assert_eq!(
+        state_and_error(&db, second).await.0,
+        WorkflowStepState::Enqueued
+    );
+    let (visible, baseline): (bool, i32) = sqlx::query_as(&format!(
+        "SELECT m.vt <= now(), ws.retry_baseline FROM {} m, tasker.workflow_steps ws
+         WHERE m.msg_id = $1 AND ws.workflow_step_uuid = $2",
+        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
+    ))
+    .bind(msg_id)
+    .bind(second)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(visible, "the given-back message is visible at once");
+    assert_eq!(baseline, 1, "the given-back attempt does not count");
 }

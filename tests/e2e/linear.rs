@@ -49,6 +49,25 @@ async fn linear_workflow_completes_with_every_result() {
         assert_eq!(results["success"], json!(true));
         assert_eq!(step.attempts, 1, "{}", step.name);
     }
+    // The worker offers a handoff with each success: the first step is claimed from
+    // the queue, each next one handed to the worker that reported its parent. One
+    // claim per step either way.
+    let mut handed = 0;
+    for step in &steps {
+        let claims: Vec<_> = cluster
+            .client
+            .get_step_audit(created.task_uuid, step.step_uuid)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.event.as_deref() == Some("claimed"))
+            .collect();
+        assert_eq!(claims.len(), 1, "{}: {claims:?}", step.name);
+        if claims[0].metadata["handoff"] == json!(true) {
+            handed += 1;
+        }
+    }
+    assert_eq!(handed, 3, "every step after the first is handed over");
 
     // The same template and context again: the strict identity says it is a duplicate.
     let err = cluster

@@ -196,6 +196,7 @@ async fn process_together(
             .push(Completion {
                 step_uuid: message.step_uuid,
                 correlation_id: message.correlation_id,
+                handoff: message.handoff.clone(),
             });
     }
     let mut completed: HashMap<uuid::Uuid, usize> = HashMap::new();
@@ -428,11 +429,11 @@ async fn fail_or_retry(
         PgmqClient::send_with_notify_at(
             &mut *conn,
             &queue,
-            &StepMessage {
-                task_uuid: route.task_uuid,
-                step_uuid: step_row.workflow_step_uuid,
-                correlation_id: route.correlation_id,
-            },
+            &StepMessage::new(
+                route.task_uuid,
+                step_row.workflow_step_uuid,
+                route.correlation_id,
+            ),
             at,
         )
         .await?;

@@ -34,11 +34,11 @@ pub async fn enqueue_steps(
     let messages = step_uuids
         .iter()
         .map(|&step_uuid| {
-            serde_json::to_value(StepMessage {
-                task_uuid: route.task_uuid,
+            serde_json::to_value(StepMessage::new(
+                route.task_uuid,
                 step_uuid,
-                correlation_id: route.correlation_id,
-            })
+                route.correlation_id,
+            ))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(tasker_shared::database::Error::from)?;

@@ -312,6 +312,10 @@ pub struct WorkerSettings {
     pub default_step_timeout_seconds: u64,
     /// On shutdown, how long running handlers may finish before their steps are given back.
     pub shutdown_grace_seconds: u64,
+    /// Offer, with each successful result, to run the next step of the chain: the
+    /// orchestration then claims one ready child for this worker when it completes the
+    /// step, so the worker skips the claim's write (notifications must be on).
+    pub handoff: bool,
     /// Port of `/health`, `/health/ready` and `/metrics`; none when unset.
     pub health_port: Option<u16>,
 }
@@ -324,6 +328,7 @@ impl Default for WorkerSettings {
             visibility_timeout_seconds: 30,
             default_step_timeout_seconds: 300,
             shutdown_grace_seconds: 30,
+            handoff: true,
             health_port: None,
         }
     }

@@ -4,6 +4,9 @@
 //! in a single statement, so the leases and the claims commit together without an
 //! explicit transaction: one round trip where reading, then claiming each step, took
 //! three plus one per message.
+//!
+//! [`handed`] loads the steps the orchestration already claimed for this worker
+//! process (a handoff, [`crate::messaging::HandoffRequest`]): a read, no write.
 
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -26,6 +29,9 @@ pub enum Delivery {
         read_ct: i32,
         /// The step and its context.
         step: Box<ClaimedStep>,
+        /// What is left of the message's lease, when it was not just set (a handoff's
+        /// lease started when the orchestration handed the step over).
+        lease_left_ms: Option<i64>,
     },
     /// The message names a step that is not claimable now (done, cancelled, held by a
     /// live attempt, or named by another message of the same read): the message is
@@ -66,8 +72,55 @@ struct DeliveryRow {
     step_uuid: Option<Uuid>,
     actual: Option<String>,
     claimed: bool,
+    #[sqlx(default)]
+    lease_left_ms: Option<i64>,
     #[sqlx(flatten)]
     context: OptionalContext,
+}
+
+/// The claim's output columns for a claimed step `b` (a row of `moved`: the step as
+/// claimed, with `msg_id`), and the joins they read; `ancestor_results` must be in scope.
+macro_rules! context_columns {
+    () => {
+        "ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
+         b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context,
+         t.correlation_id, nt.name AS task_name, nt.version AS task_version,
+         nt.namespace,
+         CASE WHEN b.workflow_step_uuid IS NOT NULL THEN
+             (SELECT COALESCE(jsonb_agg(jsonb_build_array(a.name, a.result, a.is_parent)), '[]')
+              FROM ancestor_results a WHERE a.root = b.workflow_step_uuid) END AS ancestors"
+    };
+}
+macro_rules! context_joins {
+    () => {
+        "LEFT JOIN LATERAL (SELECT ns.name FROM tasker.named_steps ns
+                            WHERE ns.named_step_uuid = b.named_step_uuid OFFSET 0) ns ON true
+         LEFT JOIN LATERAL (SELECT t.context, t.correlation_id, t.named_task_uuid
+                            FROM tasker.tasks t WHERE t.task_uuid = b.task_uuid OFFSET 0) t ON true
+         LEFT JOIN LATERAL (SELECT nt.name, nt.version, tn.name AS namespace
+                            FROM tasker.named_tasks nt
+                            JOIN tasker.task_namespaces tn
+                              ON tn.task_namespace_uuid = nt.task_namespace_uuid
+                            WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) nt ON true"
+    };
+}
+
+/// Guards the cast of a message's `step_uuid` (so one malformed body cannot fail a
+/// whole statement): the UUID, or NULL. (Spliced in as a `format!` argument, so its
+/// braces are literal.)
+macro_rules! step_uuid_of {
+    ($message:literal) => {
+        concat!(
+            "CASE WHEN jsonb_typeof(",
+            $message,
+            " -> 'step_uuid') = 'string' AND ",
+            $message,
+            " ->> 'step_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             THEN (",
+            $message,
+            " ->> 'step_uuid')::uuid END"
+        )
+    };
 }
 
 /// [`StepContextRow`]'s columns, NULL when the message's step was not claimed.
@@ -151,10 +204,7 @@ pub async fn from_queue(
              WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM visible))
              RETURNING m.msg_id, m.read_ct, m.message
          ), parsed AS (
-             SELECT msg_id, read_ct, message,
-                    CASE WHEN jsonb_typeof(message -> 'step_uuid') = 'string'
-                          AND message ->> 'step_uuid' ~* '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$'
-                         THEN (message ->> 'step_uuid')::uuid END AS step_uuid
+             SELECT msg_id, read_ct, message, {step_uuid} AS step_uuid
              FROM leased
          ), wanted AS (
              SELECT DISTINCT ON (step_uuid) msg_id, read_ct, step_uuid
@@ -190,27 +240,15 @@ pub async fn from_queue(
                 CASE WHEN b.workflow_step_uuid IS NULL AND p.step_uuid IS NOT NULL THEN
                     (SELECT s.current_state FROM tasker.workflow_steps s
                      WHERE s.workflow_step_uuid = p.step_uuid) END AS actual,
-                b.workflow_step_uuid IS NOT NULL AS claimed,
-                ns.name AS step_name, b.task_uuid, b.handler_callable, b.inputs, b.attempts,
-                b.max_attempts, b.retry_baseline, b.retryable, b.timeout_seconds, t.context,
-                t.correlation_id, nt.name AS task_name, nt.version AS task_version,
-                nt.namespace,
-                CASE WHEN b.workflow_step_uuid IS NOT NULL THEN
-                    (SELECT COALESCE(jsonb_agg(jsonb_build_array(a.name, a.result, a.is_parent)), '[]')
-                     FROM ancestor_results a WHERE a.root = b.workflow_step_uuid) END AS ancestors
+                b.workflow_step_uuid IS NOT NULL AS claimed, {columns}
          FROM parsed p
          LEFT JOIN moved b ON b.msg_id = p.msg_id
-         LEFT JOIN LATERAL (SELECT ns.name FROM tasker.named_steps ns
-                            WHERE ns.named_step_uuid = b.named_step_uuid OFFSET 0) ns ON true
-         LEFT JOIN LATERAL (SELECT t.context, t.correlation_id, t.named_task_uuid
-                            FROM tasker.tasks t WHERE t.task_uuid = b.task_uuid OFFSET 0) t ON true
-         LEFT JOIN LATERAL (SELECT nt.name, nt.version, tn.name AS namespace
-                            FROM tasker.named_tasks nt
-                            JOIN tasker.task_namespaces tn
-                              ON tn.task_namespace_uuid = nt.task_namespace_uuid
-                            WHERE nt.named_task_uuid = t.named_task_uuid OFFSET 0) nt ON true
+         {joins}
          ORDER BY p.msg_id",
         ancestors = ancestors_walk_sql!("moved"),
+        columns = context_columns!(),
+        joins = context_joins!(),
+        step_uuid = step_uuid_of!("message"),
         visible = pgmq_notify::sql::visible_cte(queue, "$2"),
     );
     let rows: Vec<DeliveryRow> = sqlx::query_as(&statement)
@@ -257,5 +295,66 @@ fn delivery(row: DeliveryRow) -> Result<Delivery> {
         msg_id: row.msg_id,
         read_ct: row.read_ct,
         step: Box::new(context.into_claimed(step_uuid)),
+        lease_left_ms: row.lease_left_ms,
     })
+}
+
+/// Loads the steps of `msg_ids` (messages of `queue`) that the orchestration handed to
+/// the worker process with handoff `token` and that are still its to run: the message
+/// is marked handed to `token` and not read since, and its step is `in_progress` under
+/// the handed attempt. A read: the claim was written with the handoff. Messages that no
+/// longer qualify are left alone (their step moved on; the message goes when its lease
+/// ends). Returns [`Delivery::Claimed`] items, in `msg_id` order, each with what is left
+/// of its lease.
+pub async fn handed(
+    conn: &mut PgConnection,
+    queue: &QueueName,
+    token: Uuid,
+    msg_ids: &[i64],
+) -> Result<Vec<Delivery>> {
+    if msg_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = format!(
+        "WITH RECURSIVE moved AS (
+             SELECT ws.*, m.msg_id, m.read_ct, m.message, m.vt
+             FROM {table} m
+             JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = {step_uuid}
+             WHERE m.msg_id = ANY($1)
+               AND m.read_ct = 1
+               AND m.message -> 'handed' ->> 'token' = $2::text
+               AND jsonb_typeof(m.message -> 'handed' -> 'attempt') = 'number'
+               AND ws.current_state = $3
+               AND ws.attempts = (m.message -> 'handed' ->> 'attempt')::numeric
+         ), {ancestors}
+         SELECT b.msg_id, b.read_ct, b.message, b.workflow_step_uuid AS step_uuid,
+                NULL::text AS actual, true AS claimed,
+                greatest(0, ceil(extract(epoch FROM b.vt - clock_timestamp()) * 1000))::bigint
+                    AS lease_left_ms,
+                {columns}
+         FROM moved b
+         {joins}
+         ORDER BY b.msg_id",
+        table = pgmq_notify::sql::queue_table(queue),
+        step_uuid = step_uuid_of!("m.message"),
+        ancestors = ancestors_walk_sql!("moved"),
+        columns = context_columns!(),
+        joins = context_joins!(),
+    );
+    let rows: Vec<DeliveryRow> = sqlx::query_as(&statement)
+        .bind(msg_ids)
+        .bind(token.to_string())
+        .bind(WorkflowStepState::InProgress.as_str())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let msg_id = row.msg_id;
+            delivery(row).unwrap_or_else(|e| Delivery::Broken {
+                msg_id,
+                error: e.to_string(),
+            })
+        })
+        .collect())
 }

@@ -161,11 +161,7 @@ pub struct ClaimedStep {
 impl ClaimedStep {
     /// The step's message, as the orchestration sent it and expects it back.
     pub fn message(&self) -> StepMessage {
-        StepMessage {
-            task_uuid: self.task_uuid,
-            step_uuid: self.step_uuid,
-            correlation_id: self.correlation_id,
-        }
+        StepMessage::new(self.task_uuid, self.step_uuid, self.correlation_id)
     }
 
     /// Whether this attempt is past the step's budget. Only a redelivery gets here: a
@@ -665,6 +661,7 @@ pub async fn complete(
     let completion = super::complete::Completion {
         step_uuid,
         correlation_id: children.map(|c| c.correlation_id).unwrap_or_default(),
+        handoff: None,
     };
     let moved =
         super::complete::steps(conn, &[completion], metadata, children.map(|c| c.queue)).await?;

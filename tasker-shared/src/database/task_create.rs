@@ -128,11 +128,11 @@ async fn insert(
         cols.push(id, *named, step, root && queue.is_some());
         if root {
             root_steps.push(id);
-            messages.push(serde_json::to_value(StepMessage {
-                task_uuid: new.task_uuid,
-                step_uuid: id,
-                correlation_id: new.correlation_id,
-            })?);
+            messages.push(serde_json::to_value(StepMessage::new(
+                new.task_uuid,
+                id,
+                new.correlation_id,
+            ))?);
         }
         for dep in &step.dependencies {
             let parent = steps

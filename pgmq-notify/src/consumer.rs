@@ -79,14 +79,24 @@ pub async fn run<F, Fut>(
             Ok::<_, crate::Error>((messages, read))
         }
     };
-    let fetch = move |queue: QueueName, qty: i32, _directed: Vec<i64>| fetch(queue, qty);
+    let fetch = move |queue: QueueName, qty: i32, _directed: DirectedIds| fetch(queue, qty);
     run_with(fetch, listener, config, shutdown, handler).await;
+}
+
+/// Messages leased to this process ([`QueueEvent::Directed`]) that a fetch takes first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectedIds {
+    /// Ids heard on the direct channel for this queue, at most the fetch's `qty`.
+    pub ids: Vec<i64>,
+    /// Directed notifications for this queue may have been lost since its last fetch
+    /// (the listener reconnected, or this consumer fell behind its events): the fetch
+    /// should look for its directed messages itself.
+    pub missed: bool,
 }
 
 /// Like [`run`], with `fetch(queue, qty, directed)` taking up to `qty` messages and
 /// returning the items to handle with the number of messages it consumed (items may be
-/// fewer, when the fetch itself disposed of some). `directed` holds at most `qty` ids of
-/// messages leased to this process ([`QueueEvent::Directed`]): the fetch takes those
+/// fewer, when the fetch itself disposed of some). The fetch takes the `directed` ones
 /// first and reads the rest of `qty` from the queue. Directed ids still waiting for a
 /// slot when shutdown begins are dropped: the caller finds its directed messages itself
 /// (their lease makes sure they are not lost).
@@ -99,7 +109,7 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
 ) where
     T: Send + 'static,
     E: std::fmt::Display,
-    G: Fn(QueueName, i32, Vec<i64>) -> GFut,
+    G: Fn(QueueName, i32, DirectedIds) -> GFut,
     GFut: Future<Output = Result<(Vec<T>, usize), E>>,
     F: Fn(QueueName, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -178,7 +188,10 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                     want = want.min(directed.len(index));
                 }
                 let qty = i32::try_from(want).unwrap_or(i32::MAX);
-                let handed = directed.take(index, want);
+                let handed = DirectedIds {
+                    ids: directed.take(index, want),
+                    missed: directed.missed.remove(&index),
+                };
                 let (messages, got) = match fetch(queue.clone(), qty, handed).await {
                     Ok(fetched) => fetched,
                     Err(error) => {
@@ -262,7 +275,10 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                                         now => ready = ready.or(now),
                                     }
                                 }
-                                Err(broadcast::error::TryRecvError::Lagged(_)) => ready = Wake::All,
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                    directed.missed_all(config.queues.len());
+                                    ready = Wake::All;
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -294,9 +310,13 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Ids of messages leased to this process, by queue index, waiting for a free slot.
+/// Ids of messages leased to this process, by queue index, waiting for a free slot;
+/// and the queues whose directed notifications may have been lost.
 #[derive(Debug, Default)]
-struct Directed(std::collections::BTreeMap<usize, Vec<i64>>);
+struct Directed {
+    ids: std::collections::BTreeMap<usize, Vec<i64>>,
+    missed: BTreeSet<usize>,
+}
 
 impl Directed {
     fn note(
@@ -304,36 +324,46 @@ impl Directed {
         queues: &[QueueName],
         received: &Result<QueueEvent, broadcast::error::RecvError>,
     ) {
-        if let Ok(QueueEvent::Directed { queue, msg_id }) = received
-            && let Some(index) = queues.iter().position(|q| q.as_str() == queue)
-        {
-            let ids = self.0.entry(index).or_default();
-            if !ids.contains(msg_id) {
-                ids.push(*msg_id);
+        match received {
+            Ok(QueueEvent::Directed { queue, msg_id }) => {
+                if let Some(index) = queues.iter().position(|q| q.as_str() == queue) {
+                    let ids = self.ids.entry(index).or_default();
+                    if !ids.contains(msg_id) {
+                        ids.push(*msg_id);
+                    }
+                }
             }
+            Ok(QueueEvent::Reconnected) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                self.missed_all(queues.len());
+            }
+            _ => {}
         }
     }
 
+    fn missed_all(&mut self, queues: usize) {
+        self.missed.extend(0..queues);
+    }
+
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ids.is_empty()
     }
 
     fn has(&self, index: usize) -> bool {
-        self.0.contains_key(&index)
+        self.ids.contains_key(&index)
     }
 
     fn len(&self, index: usize) -> usize {
-        self.0.get(&index).map_or(0, Vec::len)
+        self.ids.get(&index).map_or(0, Vec::len)
     }
 
     /// Up to `max` of queue `index`'s ids, oldest first.
     fn take(&mut self, index: usize, max: usize) -> Vec<i64> {
-        let Some(ids) = self.0.get_mut(&index) else {
+        let Some(ids) = self.ids.get_mut(&index) else {
             return Vec::new();
         };
         let taken: Vec<i64> = ids.drain(..max.min(ids.len())).collect();
         if ids.is_empty() {
-            self.0.remove(&index);
+            self.ids.remove(&index);
         }
         taken
     }
@@ -527,7 +557,7 @@ mod tests {
                 probe: None,
             };
             let counted = fetches.clone();
-            let fetch = move |_queue: QueueName, _qty: i32, _directed: Vec<i64>| {
+            let fetch = move |_queue: QueueName, _qty: i32, _directed: DirectedIds| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 async { Ok::<_, String>((vec![()], 1)) }
             };
@@ -607,7 +637,11 @@ mod tests {
         assert_eq!(waiting.take(1, 5), vec![8]);
         assert!(waiting.take(1, 5).is_empty());
         assert_eq!(waiting.take(0, 5), vec![1]);
-        assert!(waiting.0.is_empty());
+        assert!(waiting.is_empty());
+        // A reconnect (or falling behind) may have lost some: every queue must look.
+        assert!(waiting.missed.is_empty());
+        waiting.note(&queues, &Ok(QueueEvent::Reconnected));
+        assert_eq!(waiting.missed, BTreeSet::from([0, 1]));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use pgmq_notify::consumer::{self, ConsumerConfig};
+use pgmq_notify::consumer::{self, ConsumerConfig, DirectedIds};
 use pgmq_notify::{PgmqClient, QueueListener, QueueName};
 use tasker_shared::database::claim::{self, Delivery};
 use tasker_shared::database::{self, step, submit};
@@ -258,17 +258,38 @@ struct ClaimedMessage {
 }
 
 impl Runtime {
-    /// Takes the steps handed to this process among `handed` (up to `qty` message ids
-    /// the listener heard), then claims from the queue for the slots left. The handed
-    /// steps cost a read; a failure to load them is logged and leaves them to their
-    /// lease, after which any worker reclaims them.
+    /// Takes the steps handed to this process among `directed` (up to `qty` message ids
+    /// the listener heard; when notifications may have been lost, those it finds on the
+    /// queue), then claims from the queue for the slots left. The handed steps cost a
+    /// read; a failure to load them is logged and leaves them to their lease, after
+    /// which any worker reclaims them.
     async fn fetch(
         &self,
         queue: QueueName,
         qty: i32,
-        handed: Vec<i64>,
+        directed: DirectedIds,
     ) -> Result<(Vec<ClaimedMessage>, usize)> {
         let mut taken = Vec::new();
+        let mut handed = directed.ids;
+        if let (Some(handoff), true) = (&self.handoff, directed.missed) {
+            match self.handed_on(&queue, handoff.token).await {
+                Ok(found) => {
+                    let room = usize::try_from(qty).unwrap_or(0);
+                    for id in found {
+                        if handed.len() >= room {
+                            // Past the free slots: they return when their lease ends.
+                            break;
+                        }
+                        if !handed.contains(&id) {
+                            handed.push(id);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %queue, "looking for handed steps after lost notifications failed; they return when their lease ends")
+                }
+            }
+        }
         if let (Some(handoff), false) = (&self.handoff, handed.is_empty()) {
             match self.load_handed(&queue, handoff.token, &handed).await {
                 Ok(steps) => taken = steps,
@@ -330,14 +351,7 @@ impl Runtime {
             return;
         };
         for queue in &self.queues {
-            let ids: Vec<i64> = match sqlx::query_scalar(&format!(
-                "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1",
-                pgmq_notify::sql::queue_table(queue)
-            ))
-            .bind(handoff.token.to_string())
-            .fetch_all(&self.pool)
-            .await
-            {
+            let ids = match self.handed_on(queue, handoff.token).await {
                 Ok(ids) => ids,
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps to give back failed; they return when their lease ends");
@@ -365,6 +379,20 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// The ids of the messages on `queue` handed to `token`, oldest first: a scan of the
+    /// queue table, for the rare moments notifications may have been lost.
+    async fn handed_on(&self, queue: &QueueName, token: uuid::Uuid) -> Result<Vec<i64>> {
+        let ids = sqlx::query_scalar(&format!(
+            "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1 ORDER BY msg_id",
+            pgmq_notify::sql::queue_table(queue)
+        ))
+        .bind(token.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(tasker_shared::database::Error::from)?;
+        Ok(ids)
     }
 
     /// The result message for the orchestration: the step's ids, and with a success, this

@@ -401,10 +401,17 @@ async fn hand_over(db: &TestDb, ns: &str, message: &StepMessage) -> i64 {
 /// runs the step the orchestration hands it without claiming it (one `claimed` entry,
 /// the handoff's), and at shutdown gives back a handed step it had no slot to start: the
 /// step is `enqueued` again, its attempt not counted, its message visible at once.
-#[tokio::test]
-async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
-    let db = TestDb::new().await;
-    let ns = "handoffs";
+/// A worker of `ns` with one slot, the `count` and `block` handlers, and the `chain`
+/// (first → second) and `hold` (first, blocking) templates registered; returns its
+/// shutdown token, its task and the `count` runs.
+async fn handoff_worker(
+    db: &TestDb,
+    ns: &str,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<tasker_worker::Result<()>>,
+    Arc<AtomicUsize>,
+) {
     for yaml in [
         format!(
             "name: chain\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: count }}\n  - name: second\n    dependencies: [first]\n    handler: {{ callable: count }}\n"
@@ -430,6 +437,14 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
         .unwrap();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(core.run(shutdown.clone()));
+    (shutdown, running, runs)
+}
+
+#[tokio::test]
+async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
+    let db = TestDb::new().await;
+    let ns = "handoffs";
+    let (shutdown, running, runs) = handoff_worker(&db, ns).await;
 
     // The worker runs the step it is handed.
     let chain = start_task(&db, ns, "chain").await;
@@ -493,4 +508,50 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
     .unwrap();
     assert!(visible, "the given-back message is visible at once");
     assert_eq!(baseline, 1, "the given-back attempt does not count");
+}
+
+/// A handoff whose notification was lost (sent while the worker's LISTEN connection was
+/// down) is found when the listener reconnects, not a lease later.
+#[tokio::test]
+async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_reconnects() {
+    let db = TestDb::new().await;
+    let ns = "lost_handoffs";
+    let (shutdown, running, runs) = handoff_worker(&db, ns).await;
+    let chain = start_task(&db, ns, "chain").await;
+    let mut reported = result_message(&db, chain.steps["first"]).await;
+    let offer = reported.handoff.clone().unwrap();
+    // Handed to a token nobody hears, then readdressed to the worker without a word.
+    reported.handoff = Some(tasker_shared::messaging::HandoffRequest {
+        token: Uuid::now_v7(),
+        ..offer.clone()
+    });
+    let msg_id = hand_over(&db, ns, &reported).await;
+    sqlx::query(&format!(
+        "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
+         WHERE msg_id = $1",
+        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
+    ))
+    .bind(msg_id)
+    .bind(offer.token.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // The listener's connection drops; it reconnects and the worker looks for its steps.
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%') t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(dropped, 1, "the worker has one LISTEN connection");
+    wait_for_state(
+        &db,
+        chain.steps["second"],
+        WorkflowStepState::EnqueuedForOrchestration,
+    )
+    .await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
 }

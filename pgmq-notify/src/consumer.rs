@@ -301,6 +301,11 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                         due.merge(Due::All);
                         continue 'outer;
                     }
+                    if !directed.is_empty() {
+                        // Directed messages waited for this slot (a pass due for them
+                        // alone stops at the free slots without marking saturation).
+                        continue 'outer;
+                    }
                 }
             }
         }

@@ -1967,16 +1967,50 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     PgmqClient::set_vt(&mut *conn, &queue, msg_id, 0)
         .await
         .unwrap();
+    assert!(
+        claim::handed(&mut conn, &queue, offer.token, &[msg_id])
+            .await
+            .unwrap()
+            .is_empty(),
+        "past its lease a handed step is anyone's"
+    );
     let read = claim::from_queue(&mut conn, &queue, "w2", 30, 10)
         .await
         .unwrap();
+    // The handed attempt may never have run: the takeover does not count it.
     match &read[..] {
         [
             Delivery::Claimed {
                 read_ct: 2, step, ..
             },
         ] => {
-            assert_eq!((step.step_uuid, step.attempt), (handed, 2));
+            assert_eq!(
+                (step.step_uuid, step.attempt, step.retry_baseline),
+                (handed, 2, 1)
+            );
+            assert!(!step.over_budget());
+        }
+        other => panic!("{other:?}"),
+    }
+    let history = transition::step_history(&db.pool, handed).await.unwrap();
+    assert_eq!(
+        history.last().unwrap().metadata,
+        json!({"event": "claimed", "worker_id": "w2", "redelivered": true, "handoff_expired": true})
+    );
+    // A later takeover counts as usual.
+    PgmqClient::set_vt(&mut *conn, &queue, msg_id, 0)
+        .await
+        .unwrap();
+    let read = claim::from_queue(&mut conn, &queue, "w3", 30, 10)
+        .await
+        .unwrap();
+    match &read[..] {
+        [
+            Delivery::Claimed {
+                read_ct: 3, step, ..
+            },
+        ] => {
+            assert_eq!((step.attempt, step.retry_baseline), (3, 1));
         }
         other => panic!("{other:?}"),
     }

@@ -58,6 +58,8 @@ struct Runtime {
     max_in_flight: usize,
     /// The worker queues served.
     queues: Vec<QueueName>,
+    /// Handed messages (queue, msg_id) loaded and not yet done with.
+    held: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
 }
 
 /// A finished step's result, waiting to be submitted.
@@ -192,6 +194,7 @@ impl WorkerCore {
             handoff,
             max_in_flight: self.config.max_concurrent_steps.max(1),
             queues: queues.clone(),
+            held: Default::default(),
         });
         let consumer_config = ConsumerConfig {
             queues,
@@ -298,23 +301,45 @@ impl Runtime {
                 }
             }
         }
-        let rest = qty.saturating_sub(i32::try_from(taken.len()).unwrap_or(i32::MAX));
+        // The slots of handed ids no longer ours are not filled from the queue here: a
+        // pass due only for handed steps must not read it.
+        let rest = qty.saturating_sub(i32::try_from(handed.len()).unwrap_or(i32::MAX));
         if rest == 0 {
             return Ok((taken, handed.len()));
         }
-        let (claimed, read) = self.claim_batch(queue, rest).await?;
-        taken.extend(claimed);
-        Ok((taken, handed.len() + read))
+        match self.claim_batch(queue, rest).await {
+            Ok((claimed, read)) => {
+                taken.extend(claimed);
+                Ok((taken, handed.len() + read))
+            }
+            // The handed steps are loaded and out of the consumer's hands: run them.
+            Err(error) if !taken.is_empty() => {
+                tracing::warn!(%error, "claiming from the queue failed; running the handed steps");
+                Ok((taken, handed.len()))
+            }
+            Err(error) => Err(error),
+        }
     }
 
+    /// Loads the handed steps of `msg_ids` this process does not hold already (a scan
+    /// after lost notifications also finds the handed steps running here), and holds
+    /// them until their handling ends.
     async fn load_handed(
         &self,
         queue: &QueueName,
         token: uuid::Uuid,
         msg_ids: &[i64],
     ) -> Result<Vec<ClaimedMessage>> {
+        let msg_ids: Vec<i64> = {
+            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            msg_ids
+                .iter()
+                .copied()
+                .filter(|id| !held.contains(&(queue.as_str().to_string(), *id)))
+                .collect()
+        };
         let mut conn = self.pool.acquire().await?;
-        let deliveries = claim::handed(&mut conn, queue, token, msg_ids).await?;
+        let deliveries = claim::handed(&mut conn, queue, token, &msg_ids).await?;
         let mut taken = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match delivery {
@@ -339,6 +364,8 @@ impl Runtime {
         if taken.len() < msg_ids.len() {
             tracing::debug!(%queue, heard = msg_ids.len(), taken = taken.len(), "some handed steps were no longer ours");
         }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(taken.iter().map(|t| (queue.as_str().to_string(), t.msg_id)));
         Ok(taken)
     }
 
@@ -528,6 +555,11 @@ impl Runtime {
             // The message stays on the queue and reappears when its lease ends.
             tracing::warn!(%error, step_uuid = %message.step_uuid, msg_id, "step execution failed; the message will be redelivered");
         }
+        // A handed step's hold ends here (a claimed one has none: a no-op).
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(queue.as_str().to_string(), msg_id));
     }
 
     async fn run_claimed(

@@ -288,13 +288,16 @@ async fn a_result_of_a_lost_claim_leaves_the_retry_message() {
     );
 }
 
-/// Never finishes: holds the worker's only slot until shutdown stops it.
-struct Blocking;
+/// Holds its slot until the token is cancelled (or shutdown stops it).
+struct Blocking(CancellationToken);
 
 #[async_trait]
 impl StepHandler for Blocking {
     async fn execute(&self, _ctx: StepContext) -> Result<StepResult, StepError> {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tokio::select! {
+            _ = self.0.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
         Ok(StepResult::success(json!(null)))
     }
 }
@@ -369,49 +372,58 @@ async fn wait_for_state(db: &TestDb, step_uuid: Uuid, state: WorkflowStepState) 
     }
 }
 
-/// Completes `step` as the orchestration would, handing its ready child to `offer`'s
-/// worker; returns the handed message's id.
-async fn hand_over(db: &TestDb, ns: &str, message: &StepMessage) -> i64 {
+/// Completes the reported steps in one statement as the orchestration would, handing
+/// each one's ready child to the worker that offered; returns the handed message ids.
+async fn hand_over(db: &TestDb, ns: &str, messages: &[StepMessage]) -> Vec<i64> {
     use tasker_shared::database::complete::{self, Completion};
     let queue = QueueName::worker(ns).unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
+    let completions: Vec<Completion> = messages
+        .iter()
+        .map(|m| Completion {
+            step_uuid: m.step_uuid,
+            correlation_id: m.correlation_id,
+            handoff: m.handoff.clone(),
+        })
+        .collect();
     let moved = complete::steps(
         &mut conn,
-        &[Completion {
-            step_uuid: message.step_uuid,
-            correlation_id: message.correlation_id,
-            handoff: message.handoff.clone(),
-        }],
+        &completions,
         &json!({"event": "completed"}),
         Some(&queue),
     )
     .await
     .unwrap();
-    assert_eq!(moved.len(), 1, "{moved:?}");
-    sqlx::query_scalar(&format!(
-        "SELECT msg_id FROM {} WHERE message -> 'handed' IS NOT NULL ORDER BY msg_id DESC LIMIT 1",
+    assert_eq!(moved.len(), messages.len(), "{moved:?}");
+    let mut ids: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT msg_id FROM {} WHERE message -> 'handed' IS NOT NULL ORDER BY msg_id DESC LIMIT $1",
         pgmq_notify::sql::queue_table(&queue)
     ))
-    .fetch_one(&mut *conn)
+    .bind(i64::try_from(messages.len()).unwrap())
+    .fetch_all(&mut *conn)
     .await
-    .unwrap()
+    .unwrap();
+    ids.reverse();
+    ids
 }
 
-/// A worker offers a handoff with each successful result (its token, id and lease),
-/// runs the step the orchestration hands it without claiming it (one `claimed` entry,
-/// the handoff's), and at shutdown gives back a handed step it had no slot to start: the
-/// step is `enqueued` again, its attempt not counted, its message visible at once.
-/// A worker of `ns` with one slot, the `count` and `block` handlers, and the `chain`
-/// (first → second) and `hold` (first, blocking) templates registered; returns its
-/// shutdown token, its task and the `count` runs.
+/// A running worker of a test, with the `count` handler's runs and the token that
+/// lets the `block` handler finish.
+struct HandoffWorker {
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<tasker_worker::Result<()>>,
+    runs: Arc<AtomicUsize>,
+    release: CancellationToken,
+}
+
+/// A worker of `ns` with `slots` handler slots, the `count` and `block` handlers, and
+/// the `chain` (first → second) and `hold` (first, blocking) templates registered.
 async fn handoff_worker(
     db: &TestDb,
     ns: &str,
-) -> (
-    CancellationToken,
-    tokio::task::JoinHandle<tasker_worker::Result<()>>,
-    Arc<AtomicUsize>,
-) {
+    slots: usize,
+    mode: tasker_shared::event_system::DeploymentMode,
+) -> HandoffWorker {
     for yaml in [
         format!(
             "name: chain\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: count }}\n  - name: second\n    dependencies: [first]\n    handler: {{ callable: count }}\n"
@@ -426,10 +438,12 @@ async fn handoff_worker(
     let runs = Arc::new(AtomicUsize::new(0));
     let mut registry = HandlerRegistry::new();
     registry.register("count", Counting(runs.clone(), json!(1)));
-    registry.register("block", Blocking);
+    let release = CancellationToken::new();
+    registry.register("block", Blocking(release.clone()));
     let mut config = WorkerConfig::new(db.url.clone());
     config.worker_id = "handoff-worker".into();
-    config.max_concurrent_steps = 1;
+    config.max_concurrent_steps = slots;
+    config.deployment_mode = mode;
     config.visibility_timeout_seconds = 45;
     config.shutdown_grace_period = Duration::from_millis(200);
     let core = WorkerCore::with_pool(config, db.pool.clone(), registry, vec![ns.into()])
@@ -437,14 +451,28 @@ async fn handoff_worker(
         .unwrap();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(core.run(shutdown.clone()));
-    (shutdown, running, runs)
+    HandoffWorker {
+        shutdown,
+        running,
+        runs,
+        release,
+    }
 }
 
+/// A worker offers a handoff with each successful result (its token, id and lease),
+/// runs the step the orchestration hands it without claiming it (one `claimed` entry,
+/// the handoff's), and at shutdown gives back a handed step it had no slot to start: the
+/// step is `enqueued` again, its attempt not counted, its message visible at once.
 #[tokio::test]
 async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
     let db = TestDb::new().await;
     let ns = "handoffs";
-    let (shutdown, running, runs) = handoff_worker(&db, ns).await;
+    let HandoffWorker {
+        shutdown,
+        running,
+        runs,
+        ..
+    } = handoff_worker(&db, ns, 1, Default::default()).await;
 
     // The worker runs the step it is handed.
     let chain = start_task(&db, ns, "chain").await;
@@ -457,7 +485,7 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
         (offer.worker_id.as_str(), offer.lease_seconds),
         ("handoff-worker", 45)
     );
-    hand_over(&db, ns, &reported).await;
+    hand_over(&db, ns, std::slice::from_ref(&reported)).await;
     let second = chain.steps["second"];
     wait_for_state(&db, second, WorkflowStepState::EnqueuedForOrchestration).await;
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -483,7 +511,7 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
     let reported = result_message(&db, chain.steps["first"]).await;
     let hold = start_task(&db, ns, "hold").await;
     wait_for_state(&db, hold.steps["first"], WorkflowStepState::InProgress).await;
-    let msg_id = hand_over(&db, ns, &reported).await;
+    let msg_id = hand_over(&db, ns, std::slice::from_ref(&reported)).await[0];
     let second = chain.steps["second"];
     assert_eq!(
         state_and_error(&db, second).await.0,
@@ -516,7 +544,12 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
 async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_reconnects() {
     let db = TestDb::new().await;
     let ns = "lost_handoffs";
-    let (shutdown, running, runs) = handoff_worker(&db, ns).await;
+    let HandoffWorker {
+        shutdown,
+        running,
+        runs,
+        ..
+    } = handoff_worker(&db, ns, 1, Default::default()).await;
     let chain = start_task(&db, ns, "chain").await;
     let mut reported = result_message(&db, chain.steps["first"]).await;
     let offer = reported.handoff.clone().unwrap();
@@ -525,7 +558,7 @@ async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_recon
         token: Uuid::now_v7(),
         ..offer.clone()
     });
-    let msg_id = hand_over(&db, ns, &reported).await;
+    let msg_id = hand_over(&db, ns, std::slice::from_ref(&reported)).await[0];
     sqlx::query(&format!(
         "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
          WHERE msg_id = $1",
@@ -554,4 +587,46 @@ async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_recon
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     shutdown.cancel();
     running.await.unwrap().unwrap();
+}
+
+/// Handed steps that arrive together with fewer slots free than steps wait for a slot,
+/// and run as slots free up, with no poll to wake the worker (`EventDrivenOnly`).
+#[tokio::test]
+async fn handed_steps_beyond_the_free_slots_run_as_slots_free_up() {
+    use tasker_shared::event_system::DeploymentMode;
+    let db = TestDb::new().await;
+    let ns = "queued_handoffs";
+    let worker = handoff_worker(&db, ns, 2, DeploymentMode::EventDrivenOnly).await;
+    let chains = [
+        start_task(&db, ns, "chain").await,
+        start_task(&db, ns, "chain").await,
+    ];
+    let mut reported = Vec::new();
+    for chain in &chains {
+        let message = result_message(&db, chain.steps["first"]).await;
+        assert!(message.handoff.is_some());
+        reported.push(message);
+    }
+    // One of the two slots is taken; both children are handed in one commit.
+    let hold = start_task(&db, ns, "hold").await;
+    wait_for_state(&db, hold.steps["first"], WorkflowStepState::InProgress).await;
+    hand_over(&db, ns, &reported).await;
+    for chain in &chains {
+        wait_for_state(
+            &db,
+            chain.steps["second"],
+            WorkflowStepState::EnqueuedForOrchestration,
+        )
+        .await;
+    }
+    assert_eq!(worker.runs.load(Ordering::SeqCst), 4);
+    worker.release.cancel();
+    wait_for_state(
+        &db,
+        hold.steps["first"],
+        WorkflowStepState::EnqueuedForOrchestration,
+    )
+    .await;
+    worker.shutdown.cancel();
+    worker.running.await.unwrap().unwrap();
 }

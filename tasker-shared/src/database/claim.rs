@@ -169,7 +169,11 @@ impl OptionalContext {
 /// steps (`enqueued`/`waiting_for_retry` → `in_progress`, attempt + 1, the context with
 /// every ancestor's result), in one statement that commits on its own. A message read
 /// before (its last lease ended) may also reclaim a step still `in_progress`: its worker
-/// is gone. Steps are locked in `step_uuid` order, so overlapping reads cannot deadlock;
+/// is gone. The first takeover of a handed message (a handoff whose lease ended,
+/// `read_ct` 2) does not count the handed attempt against `max_attempts` (its
+/// `retry_baseline` moves with it, as a release's does): the worker it was handed to
+/// may never have started it. Later takeovers count as usual, so a step that kills
+/// its workers still fails after at most one extra attempt. Steps are locked in `step_uuid` order, so overlapping reads cannot deadlock;
 /// of several messages naming one step, a redelivered one claims it, else the oldest.
 ///
 /// Every leased message comes back, in `msg_id` order; the caller deletes the stale
@@ -204,14 +208,16 @@ pub async fn from_queue(
              WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM visible))
              RETURNING m.msg_id, m.read_ct, m.message
          ), parsed AS (
-             SELECT msg_id, read_ct, message, {step_uuid} AS step_uuid
+             SELECT msg_id, read_ct, message, {step_uuid} AS step_uuid,
+                    message -> 'handed' IS NOT NULL AS handed
              FROM leased
          ), wanted AS (
-             SELECT DISTINCT ON (step_uuid) msg_id, read_ct, step_uuid
+             SELECT DISTINCT ON (step_uuid) msg_id, read_ct, step_uuid, handed
              FROM parsed WHERE step_uuid IS NOT NULL
              ORDER BY step_uuid, read_ct > 1 DESC, msg_id
          ), old AS (
-             SELECT ws.workflow_step_uuid, ws.current_state, w.msg_id, w.read_ct
+             SELECT ws.workflow_step_uuid, ws.current_state, w.msg_id, w.read_ct,
+                    w.handed AND w.read_ct = 2 AND ws.current_state = $5 AS untaken
              FROM tasker.workflow_steps ws
              JOIN wanted w ON w.step_uuid = ws.workflow_step_uuid
              WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT step_uuid FROM wanted))
@@ -221,18 +227,24 @@ pub async fn from_queue(
          ), updated AS (
              UPDATE tasker.workflow_steps ws
              SET current_state = $5, state_sort_key = ws.state_sort_key + 1, updated_at = now(),
-                 attempts = ws.attempts + 1, last_attempted_at = now()
+                 attempts = ws.attempts + 1, last_attempted_at = now(),
+                 retry_baseline = ws.retry_baseline + CASE
+                     WHEN ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM old WHERE untaken))
+                     THEN 1 ELSE 0 END
              WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM old))
              RETURNING ws.*
          ), moved AS (
-             SELECT u.*, o.current_state AS from_state, o.msg_id, o.read_ct AS claim_read_ct
+             SELECT u.*, o.current_state AS from_state, o.msg_id, o.read_ct AS claim_read_ct,
+                    o.untaken
              FROM updated u JOIN old o ON o.workflow_step_uuid = u.workflow_step_uuid
          ), ins AS (
              INSERT INTO tasker.workflow_step_transitions
                  (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
              SELECT tasker.uuid_generate_v7(), workflow_step_uuid, $5, from_state,
                     jsonb_build_object('event', 'claimed', 'worker_id', $6::text,
-                                       'redelivered', claim_read_ct > 1),
+                                       'redelivered', claim_read_ct > 1)
+                    || CASE WHEN untaken THEN jsonb_build_object('handoff_expired', true)
+                            ELSE '{{}}'::jsonb END,
                     state_sort_key
              FROM moved
          ), {ancestors}
@@ -301,8 +313,9 @@ fn delivery(row: DeliveryRow) -> Result<Delivery> {
 
 /// Loads the steps of `msg_ids` (messages of `queue`) that the orchestration handed to
 /// the worker process with handoff `token` and that are still its to run: the message
-/// is marked handed to `token` and not read since, and its step is `in_progress` under
-/// the handed attempt. A read: the claim was written with the handoff. Messages that no
+/// is marked handed to `token`, not read since and its lease not over (past it, any
+/// reader may take the step over), and its step is `in_progress` under the handed
+/// attempt. A read: the claim was written with the handoff. Messages that no
 /// longer qualify are left alone (their step moved on; the message goes when its lease
 /// ends). Returns [`Delivery::Claimed`] items, in `msg_id` order, each with what is left
 /// of its lease.
@@ -322,6 +335,7 @@ pub async fn handed(
              JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = {step_uuid}
              WHERE m.msg_id = ANY($1)
                AND m.read_ct = 1
+               AND m.vt > clock_timestamp()
                AND m.message -> 'handed' ->> 'token' = $2::text
                AND jsonb_typeof(m.message -> 'handed' -> 'attempt') = 'number'
                AND ws.current_state = $3

@@ -99,7 +99,7 @@ pub async fn steps(
         .collect();
     let leases: Vec<Option<i32>> = completions
         .iter()
-        .map(|c| c.handoff.as_ref().map(|h| h.lease_seconds.max(1)))
+        .map(|c| c.handoff.as_ref().map(|h| h.lease_seconds.clamp(1, 86_400)))
         .collect();
     // A CTE does not see the writes of its statement, so the readiness test counts the
     // steps completing here as done: it skips those parents. `handed` is each handing

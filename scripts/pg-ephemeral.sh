@@ -3,6 +3,9 @@
 #
 #   scripts/pg-ephemeral.sh start DIR   prints a DATABASE_URL on stdout
 #   scripts/pg-ephemeral.sh stop DIR
+#   scripts/pg-ephemeral.sh crash-restart DIR   immediate stop (a crash: no
+#                                               checkpoint, recovery from the WAL
+#                                               on start), then start again
 #
 # The cluster listens on 127.0.0.1 on a free port, with trust auth, and keeps
 # everything (data, socket, log) under DIR. As root the server runs as the
@@ -49,7 +52,7 @@ as_pg() {
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop DIR"
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop|crash-restart DIR"
 
 case "$cmd" in
   start)
@@ -85,6 +88,15 @@ case "$cmd" in
       start >/dev/null || die "pg_ctl start failed; see $dir/server.log"
     echo "$dir" > "${2%/}.location" 2>/dev/null || true
     echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+  crash-restart)
+    bin=$(find_pg_bin) || die "no PostgreSQL server binaries found"
+    real="$dir"
+    if [ -f "${dir%/}.location" ]; then real=$(cat "${dir%/}.location"); fi
+    [ -d "$real/data" ] || die "no cluster in $real"
+    # restart reuses the options the server was started with (postmaster.opts).
+    as_pg "$bin/pg_ctl" -D "$real/data" -l "$real/server.log" -m immediate -w -t 60 restart >/dev/null \
+      || die "pg_ctl restart failed; see $real/server.log"
     ;;
   stop)
     bin=$(find_pg_bin) || exit 0

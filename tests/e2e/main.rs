@@ -4,6 +4,7 @@
 
 mod cli;
 mod concurrency;
+mod crash;
 mod dev;
 mod failures;
 mod linear;

@@ -50,27 +50,8 @@ async fn enqueued_step(
     )
     .unwrap();
     named_task::register(&db.pool, &template).await.unwrap();
-    let nt = named_task::find(&db.pool, ns, "one", None)
-        .await
-        .unwrap()
-        .unwrap();
-    let new = task::NewTask {
-        task_uuid: Uuid::now_v7(),
-        context: json!({}),
-        identity_hash: ns.into(),
-        initiator: "t".into(),
-        source_system: "t".into(),
-        reason: "t".into(),
-        tags: vec![],
-        priority: 0,
-        correlation_id: Uuid::now_v7(),
-        parent_correlation_id: None,
-    };
     let mut tx = db.pool.begin().await.unwrap();
-    let task::CreateOutcome::Created(created) = task::create(&mut tx, &nt, &new).await.unwrap()
-    else {
-        panic!()
-    };
+    let (new, created) = create_task(&mut tx, db, ns, "one").await;
     let step_uuid = created.steps["only"];
     transition::transition_step(
         &mut tx,
@@ -91,6 +72,36 @@ async fn enqueued_step(
     }
     tx.commit().await.unwrap();
     (step_uuid, queue)
+}
+
+/// Creates a task of the registered template `name` in `ns`, in `tx`; returns the request
+/// and what was created.
+async fn create_task(
+    tx: &mut sqlx::PgConnection,
+    db: &TestDb,
+    ns: &str,
+    name: &str,
+) -> (task::NewTask, task::CreatedTask) {
+    let nt = named_task::find(&db.pool, ns, name, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let new = task::NewTask {
+        task_uuid: Uuid::now_v7(),
+        context: json!({}),
+        identity_hash: Uuid::now_v7().to_string(),
+        initiator: "t".into(),
+        source_system: "t".into(),
+        reason: "t".into(),
+        tags: vec![],
+        priority: 0,
+        correlation_id: Uuid::now_v7(),
+        parent_correlation_id: None,
+    };
+    let task::CreateOutcome::Created(created) = task::create(tx, &nt, &new).await.unwrap() else {
+        panic!()
+    };
+    (new, created)
 }
 
 /// Runs a worker with the `count` handler until `queue` is empty; returns the runs.
@@ -305,27 +316,8 @@ impl StepHandler for Blocking {
 /// Creates a task of the registered template `name` in `ns` and enqueues its step
 /// `first` with one message.
 async fn start_task(db: &TestDb, ns: &str, name: &str) -> task::CreatedTask {
-    let nt = named_task::find(&db.pool, ns, name, None)
-        .await
-        .unwrap()
-        .unwrap();
-    let new = task::NewTask {
-        task_uuid: Uuid::now_v7(),
-        context: json!({}),
-        identity_hash: Uuid::now_v7().to_string(),
-        initiator: "t".into(),
-        source_system: "t".into(),
-        reason: "t".into(),
-        tags: vec![],
-        priority: 0,
-        correlation_id: Uuid::now_v7(),
-        parent_correlation_id: None,
-    };
     let mut tx = db.pool.begin().await.unwrap();
-    let task::CreateOutcome::Created(created) = task::create(&mut tx, &nt, &new).await.unwrap()
-    else {
-        panic!()
-    };
+    let (new, created) = create_task(&mut tx, db, ns, name).await;
     let first = created.steps["first"];
     step::enqueue(
         &mut tx,
@@ -467,12 +459,7 @@ async fn handoff_worker(
 async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
     let db = TestDb::new().await;
     let ns = "handoffs";
-    let HandoffWorker {
-        shutdown,
-        running,
-        runs,
-        ..
-    } = handoff_worker(&db, ns, 1, Default::default()).await;
+    let worker = handoff_worker(&db, ns, 1, Default::default()).await;
 
     // The worker runs the step it is handed.
     let chain = start_task(&db, ns, "chain").await;
@@ -488,7 +475,7 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
     hand_over(&db, ns, std::slice::from_ref(&reported)).await;
     let second = chain.steps["second"];
     wait_for_state(&db, second, WorkflowStepState::EnqueuedForOrchestration).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(worker.runs.load(Ordering::SeqCst), 2);
     let claims: Vec<serde_json::Value> = transition::step_history(&db.pool, second)
         .await
         .unwrap()
@@ -517,9 +504,13 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
         state_and_error(&db, second).await.0,
         WorkflowStepState::InProgress
     );
-    shutdown.cancel();
-    running.await.unwrap().unwrap();
-    assert_eq!(runs.load(Ordering::SeqCst), 3, "the handed step never ran");
+    worker.shutdown.cancel();
+    worker.running.await.unwrap().unwrap();
+    assert_eq!(
+        worker.runs.load(Ordering::SeqCst),
+        3,
+        "the handed step never ran"
+    );
     assert_eq!(
         state_and_error(&db, second).await.0,
         WorkflowStepState::Enqueued
@@ -544,12 +535,7 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
 async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_reconnects() {
     let db = TestDb::new().await;
     let ns = "lost_handoffs";
-    let HandoffWorker {
-        shutdown,
-        running,
-        runs,
-        ..
-    } = handoff_worker(&db, ns, 1, Default::default()).await;
+    let worker = handoff_worker(&db, ns, 1, Default::default()).await;
     let chain = start_task(&db, ns, "chain").await;
     let mut reported = result_message(&db, chain.steps["first"]).await;
     let offer = reported.handoff.clone().unwrap();
@@ -584,9 +570,9 @@ async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_recon
         WorkflowStepState::EnqueuedForOrchestration,
     )
     .await;
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
-    shutdown.cancel();
-    running.await.unwrap().unwrap();
+    assert_eq!(worker.runs.load(Ordering::SeqCst), 2);
+    worker.shutdown.cancel();
+    worker.running.await.unwrap().unwrap();
 }
 
 /// Handed steps that arrive together with fewer slots free than steps wait for a slot,

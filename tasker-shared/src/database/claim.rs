@@ -272,8 +272,13 @@ pub async fn from_queue(
         .bind(worker_id)
         .fetch_all(conn)
         .await?;
-    Ok(rows
-        .into_iter()
+    Ok(deliveries(rows))
+}
+
+/// Each row as a [`Delivery`]; a row that cannot be one is reported [`Delivery::Broken`]
+/// alone.
+fn deliveries(rows: Vec<DeliveryRow>) -> Vec<Delivery> {
+    rows.into_iter()
         .map(|row| {
             let msg_id = row.msg_id;
             delivery(row).unwrap_or_else(|e| Delivery::Broken {
@@ -281,7 +286,7 @@ pub async fn from_queue(
                 error: e.to_string(),
             })
         })
-        .collect())
+        .collect()
 }
 
 fn delivery(row: DeliveryRow) -> Result<Delivery> {
@@ -361,14 +366,5 @@ pub async fn handed(
         .bind(WorkflowStepState::InProgress.as_str())
         .fetch_all(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let msg_id = row.msg_id;
-            delivery(row).unwrap_or_else(|e| Delivery::Broken {
-                msg_id,
-                error: e.to_string(),
-            })
-        })
-        .collect())
+    Ok(deliveries(rows))
 }

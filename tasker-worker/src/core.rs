@@ -75,6 +75,10 @@ struct SubmitRequest {
 /// Most results submitted in one statement.
 const MAX_SUBMIT_BATCH: usize = 64;
 
+/// How long a stopping worker waits for the orchestration to act on the offers its
+/// last results carried, before giving its handed steps back.
+const OFFER_DRAIN: Duration = Duration::from_secs(2);
+
 impl WorkerCore {
     /// Connects, checks the schema and makes sure every served namespace has its queue.
     pub async fn new(
@@ -372,11 +376,44 @@ impl Runtime {
     /// Gives back, at shutdown, the steps handed to this process that it never started
     /// (heard too late, or still waiting for a slot): each goes back to `enqueued`, its
     /// attempt not counted, and its message becomes visible to other workers at once.
-    /// What this misses (a handoff committed after it) returns when its lease ends.
+    ///
+    /// A result this process sent with an offer may still wait for the orchestration,
+    /// whose handoff would then come after the scan: first it waits, up to
+    /// [`OFFER_DRAIN`], until none of its offers is queued (the orchestration takes a
+    /// result in the transaction that makes its handoff). What is missed even so (the
+    /// orchestration is down) returns when its lease ends.
     async fn give_back_handed(&self) {
         let Some(handoff) = &self.handoff else {
             return;
         };
+        let deadline = Instant::now() + OFFER_DRAIN;
+        let waiting = format!(
+            "SELECT count(*) FROM {} WHERE message -> 'handoff' ->> 'token' = $1",
+            pgmq_notify::sql::queue_table(&self.results_queue)
+        );
+        loop {
+            let queued: std::result::Result<i64, _> = sqlx::query_scalar(&waiting)
+                .bind(handoff.token.to_string())
+                .fetch_one(&self.pool)
+                .await;
+            match queued {
+                Ok(0) => break,
+                Ok(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(queued) => {
+                    tracing::warn!(
+                        queued,
+                        "results offering a handoff are still queued; steps handed for them return when their lease ends"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "checking for queued offers failed");
+                    break;
+                }
+            }
+        }
         for queue in &self.queues {
             let ids = match self.handed_on(queue, handoff.token).await {
                 Ok(ids) => ids,

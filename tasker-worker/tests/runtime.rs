@@ -616,3 +616,48 @@ async fn handed_steps_beyond_the_free_slots_run_as_slots_free_up() {
     worker.shutdown.cancel();
     worker.running.await.unwrap().unwrap();
 }
+
+/// A result offering a handoff is still queued when the worker stops: the worker waits
+/// for the orchestration to act on it and gives the step it hands over back, instead of
+/// leaving it to its lease.
+#[tokio::test]
+async fn a_stopping_worker_gives_back_a_step_handed_for_its_last_result() {
+    use tasker_shared::database::complete::{self, Completion};
+    let db = TestDb::new().await;
+    let ns = "late_handoffs";
+    let worker = handoff_worker(&db, ns, 1, Default::default()).await;
+    let chain = start_task(&db, ns, "chain").await;
+    let reported = result_message(&db, chain.steps["first"]).await;
+    assert!(reported.handoff.is_some());
+    worker.shutdown.cancel();
+    // The orchestration takes the result and hands the child over well after the worker
+    // began to stop (a slow orchestration: the worker has long finished its handlers).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queue = QueueName::worker(ns).unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    complete::steps(
+        &mut tx,
+        &[Completion {
+            step_uuid: reported.step_uuid,
+            correlation_id: reported.correlation_id,
+            handoff: reported.handoff.clone(),
+        }],
+        &json!({"event": "completed"}),
+        Some(&queue),
+    )
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM pgmq.q_orchestration_step_results WHERE message ->> 'step_uuid' = $1")
+        .bind(reported.step_uuid.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    worker.running.await.unwrap().unwrap();
+    assert_eq!(
+        state_and_error(&db, chain.steps["second"]).await.0,
+        WorkflowStepState::Enqueued,
+        "the handed step is given back at once"
+    );
+    assert_eq!(worker.runs.load(Ordering::SeqCst), 1);
+}

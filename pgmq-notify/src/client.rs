@@ -238,6 +238,38 @@ impl PgmqClient {
         Ok(row.is_some())
     }
 
+    /// Makes a leased message visible at once and notifies the queue's channel (a
+    /// consumer that relies on notifications alone would not otherwise hear of it).
+    /// Returns whether the message still existed.
+    pub async fn give_back<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_id: i64,
+    ) -> Result<bool> {
+        let row: Option<i64> = sqlx::query_scalar(&sql::give_back(queue))
+            .bind(msg_id)
+            .fetch_optional(executor)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Extends to `vt_seconds` from now the leases of those of `msg_ids` that nobody
+    /// has read since they were sent (`read_ct` 1: leased to one consumer by their
+    /// producer); returns the ids extended.
+    pub async fn extend_unread<'e>(
+        executor: impl PgExecutor<'e>,
+        queue: &QueueName,
+        msg_ids: &[i64],
+        vt_seconds: i32,
+    ) -> Result<Vec<i64>> {
+        let ids = sqlx::query_scalar(&sql::extend_unread(queue))
+            .bind(msg_ids)
+            .bind(vt_seconds)
+            .fetch_all(executor)
+            .await?;
+        Ok(ids)
+    }
+
     /// Every queue PGMQ knows whose name is a valid [`QueueName`] (queues other
     /// software created with other names are left out).
     pub async fn queue_names<'e>(executor: impl PgExecutor<'e>) -> Result<Vec<QueueName>> {

@@ -192,9 +192,13 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                     ids: directed.take(index, want),
                     missed: directed.missed.remove(&index),
                 };
+                let kept = handed.clone();
                 let (messages, got) = match fetch(queue.clone(), qty, handed).await {
                     Ok(fetched) => fetched,
                     Err(error) => {
+                        // The directed ids (and the hint that some were missed) wait
+                        // for the next pass, which the failure schedules.
+                        directed.restore(index, kept);
                         tracing::warn!(%error, %queue, "reading queue failed");
                         failed = true;
                         break;
@@ -211,8 +215,10 @@ pub async fn run_with<T, E, G, GFut, F, Fut>(
                         drop(permit);
                     });
                 }
-                if got < want || !read_queue {
-                    break; // drained, or only the directed ones were due
+                // A pass due only for directed ids goes on while some are left (the
+                // fetch may have found some no longer ours) and slots are free.
+                if read_queue && got < want || !read_queue && !directed.has(index) {
+                    break; // drained
                 }
             }
         }
@@ -359,6 +365,23 @@ impl Directed {
 
     fn len(&self, index: usize) -> usize {
         self.ids.get(&index).map_or(0, Vec::len)
+    }
+
+    /// Puts back what a failed fetch was given, ahead of ids heard since.
+    fn restore(&mut self, index: usize, given: DirectedIds) {
+        if given.missed {
+            self.missed.insert(index);
+        }
+        if !given.ids.is_empty() {
+            let ids = self.ids.entry(index).or_default();
+            let heard = std::mem::replace(ids, given.ids);
+            ids.extend(
+                heard
+                    .into_iter()
+                    .filter(|id| !ids.contains(id))
+                    .collect::<Vec<_>>(),
+            );
+        }
     }
 
     /// Up to `max` of queue `index`'s ids, oldest first.
@@ -647,6 +670,18 @@ mod tests {
         assert!(waiting.missed.is_empty());
         waiting.note(&queues, &Ok(QueueEvent::Reconnected));
         assert_eq!(waiting.missed, BTreeSet::from([0, 1]));
+        // What a failed fetch was given comes back first, once, with its hint.
+        waiting.missed.clear();
+        waiting.note(&queues, &directed("a", 5));
+        waiting.restore(
+            0,
+            DirectedIds {
+                ids: vec![3, 5],
+                missed: true,
+            },
+        );
+        assert_eq!(waiting.take(0, 10), vec![3, 5]);
+        assert_eq!(waiting.missed, BTreeSet::from([0]));
     }
 
     #[test]

@@ -129,6 +129,30 @@ pub fn set_vt(queue: &QueueName) -> String {
     )
 }
 
+/// Makes message `$1` visible now and notifies the queue's channel, as a send does:
+/// for giving a leased message back, so that consumers that rely on notifications
+/// alone hear of it. Returns its id if it existed.
+pub fn give_back(queue: &QueueName) -> String {
+    format!(
+        "UPDATE {} SET vt = clock_timestamp() WHERE msg_id = $1
+         RETURNING msg_id, pg_notify('{}', json_build_object(
+             'queue', '{}', 'msg_id', msg_id, 'delay_ms', 0)::text)",
+        queue_table(queue),
+        queue.channel(),
+        queue.as_str()
+    )
+}
+
+/// Extends the lease of those of messages `$1` not read since they were sent
+/// (`read_ct` 1) to `$2` seconds from now; returns their ids.
+pub fn extend_unread(queue: &QueueName) -> String {
+    format!(
+        "UPDATE {} SET vt = clock_timestamp() + make_interval(secs => $2)
+         WHERE msg_id = ANY($1) AND read_ct = 1 RETURNING msg_id",
+        queue_table(queue)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -880,6 +880,86 @@ async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     assert!(task::next_ready(&db.pool, 10).await.unwrap().is_empty());
 }
 
+/// Giving a leased message back makes it visible and announces it as a send does;
+/// extending unread leases leaves alone a message someone read since it was sent.
+#[tokio::test]
+async fn give_back_announces_and_extend_unread_skips_read_messages() {
+    use pgmq_notify::{PgmqClient, QueueEvent, QueueListener, QueueName};
+    let db = TestDb::new().await;
+    let queue = QueueName::worker("beta").unwrap();
+    let client = PgmqClient::new(db.pool.clone());
+    client.create_queue(&queue).await.unwrap();
+    let (a, b) = (
+        PgmqClient::send_with_notify(&db.pool, &queue, &json!({"n": 1}), 0)
+            .await
+            .unwrap(),
+        PgmqClient::send_with_notify(&db.pool, &queue, &json!({"n": 2}), 0)
+            .await
+            .unwrap(),
+    );
+    // Both leased once (read_ct 1); `b` read again (read_ct 2) after its lease.
+    assert_eq!(
+        client
+            .read::<serde_json::Value>(&queue, 30, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    PgmqClient::set_vt(&db.pool, &queue, b, 0).await.unwrap();
+    assert_eq!(
+        client
+            .read::<serde_json::Value>(&queue, 1, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let extended = PgmqClient::extend_unread(&db.pool, &queue, &[a, b], 600)
+        .await
+        .unwrap();
+    assert_eq!(extended, vec![a]);
+    let far: bool = sqlx::query_scalar(&format!(
+        "SELECT vt > now() + interval '500 seconds' FROM {} WHERE msg_id = $1",
+        pgmq_notify::sql::queue_table(&queue)
+    ))
+    .bind(a)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(far);
+
+    let shutdown = tokio_util_token();
+    let (listener, _task) =
+        QueueListener::start(db.pool.clone(), vec!["beta".into()], shutdown.clone())
+            .await
+            .unwrap();
+    let mut events = listener.subscribe();
+    assert!(PgmqClient::give_back(&db.pool, &queue, a).await.unwrap());
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+        .await
+        .expect("notification within 5s")
+        .unwrap();
+    assert!(
+        matches!(event, QueueEvent::MessageReady { msg_id: Some(id), delay_ms: 0, .. } if id == a),
+        "{event:?}"
+    );
+    let visible = client
+        .read::<serde_json::Value>(&queue, 30, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        visible.iter().map(|m| m.msg_id).collect::<Vec<_>>(),
+        vec![a]
+    );
+    assert!(
+        !PgmqClient::give_back(&db.pool, &queue, a + 1000)
+            .await
+            .unwrap()
+    );
+    shutdown.cancel();
+}
+
 #[tokio::test]
 async fn send_with_notify_is_transactional() {
     use pgmq_notify::{PgmqClient, QueueEvent, QueueListener, QueueName};

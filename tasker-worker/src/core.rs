@@ -60,6 +60,9 @@ struct Runtime {
     queues: Vec<QueueName>,
     /// Handed messages (queue, msg_id) loaded and not yet done with.
     held: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
+    /// Handed messages a scan found beyond the free slots, by queue, taken first by the
+    /// next fetches of that queue.
+    backlog: std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>,
 }
 
 /// A finished step's result, waiting to be submitted.
@@ -199,6 +202,7 @@ impl WorkerCore {
             max_in_flight: self.config.max_concurrent_steps.max(1),
             queues: queues.clone(),
             held: Default::default(),
+            backlog: Default::default(),
         });
         let consumer_config = ConsumerConfig {
             queues,
@@ -278,23 +282,25 @@ impl Runtime {
     ) -> Result<(Vec<ClaimedMessage>, usize)> {
         let mut taken = Vec::new();
         let mut handed = directed.ids;
+        let room = usize::try_from(qty).unwrap_or(0);
+        // Handed steps a scan found beyond the free slots of its fetch come first.
+        let mut found = self.take_backlog(&queue);
         if let (Some(handoff), true) = (&self.handoff, directed.missed) {
             match self.handed_on(&queue, handoff.token).await {
-                Ok(found) => {
-                    let room = usize::try_from(qty).unwrap_or(0);
-                    for id in found {
-                        if handed.len() >= room {
-                            // Past the free slots: they return when their lease ends.
-                            break;
-                        }
-                        if !handed.contains(&id) {
-                            handed.push(id);
-                        }
-                    }
-                }
+                Ok(ids) => found.extend(ids),
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps after lost notifications failed; they return when their lease ends")
                 }
+            }
+        }
+        for id in found {
+            if handed.contains(&id) || self.is_held(&queue, id) {
+                continue;
+            }
+            if handed.len() < room {
+                handed.push(id);
+            } else {
+                self.add_backlog(&queue, id);
             }
         }
         if let (Some(handoff), false) = (&self.handoff, handed.is_empty()) {
@@ -334,16 +340,49 @@ impl Runtime {
         token: uuid::Uuid,
         msg_ids: &[i64],
     ) -> Result<Vec<ClaimedMessage>> {
-        let msg_ids: Vec<i64> = {
-            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            msg_ids
-                .iter()
-                .copied()
-                .filter(|id| !held.contains(&(queue.as_str().to_string(), *id)))
-                .collect()
-        };
+        let msg_ids: Vec<i64> = msg_ids
+            .iter()
+            .copied()
+            .filter(|id| !self.is_held(queue, *id))
+            .collect();
         let mut conn = self.pool.acquire().await?;
-        let deliveries = claim::handed(&mut conn, queue, token, &msg_ids).await?;
+        let mut deliveries = claim::handed(&mut conn, queue, token, &msg_ids).await?;
+        // A step that waited for a slot through most of its lease gets a whole lease
+        // before it runs (one write, for these alone): with only moments left, another
+        // worker could take it over before the lease keeper's first extension. Those
+        // someone read meanwhile are theirs now.
+        let lease_ms = i64::from(self.visibility_timeout_seconds) * 1000;
+        let short: Vec<i64> = deliveries
+            .iter()
+            .filter_map(|d| match d {
+                Delivery::Claimed {
+                    msg_id,
+                    lease_left_ms: Some(left),
+                    ..
+                } if *left < lease_ms / 2 => Some(*msg_id),
+                _ => None,
+            })
+            .collect();
+        if !short.is_empty() {
+            let extended = PgmqClient::extend_unread(
+                &mut *conn,
+                queue,
+                &short,
+                self.visibility_timeout_seconds,
+            )
+            .await?;
+            deliveries.retain_mut(|d| match d {
+                Delivery::Claimed {
+                    msg_id,
+                    lease_left_ms,
+                    ..
+                } if short.contains(msg_id) => {
+                    *lease_left_ms = None;
+                    extended.contains(msg_id)
+                }
+                _ => true,
+            });
+        }
         let mut taken = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match delivery {
@@ -445,11 +484,38 @@ impl Runtime {
         }
     }
 
-    /// The ids of the messages on `queue` handed to `token`, oldest first: a scan of the
-    /// queue table, for the rare moments notifications may have been lost.
+    fn is_held(&self, queue: &QueueName, msg_id: i64) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(queue.as_str().to_string(), msg_id))
+    }
+
+    fn take_backlog(&self, queue: &QueueName) -> Vec<i64> {
+        self.backlog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(queue.as_str())
+            .unwrap_or_default()
+    }
+
+    fn add_backlog(&self, queue: &QueueName, msg_id: i64) {
+        self.backlog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(queue.as_str().to_string())
+            .or_default()
+            .push(msg_id);
+    }
+
+    /// The ids of the messages on `queue` handed to `token` that are still its to take
+    /// (not read since, lease running), oldest first: a scan of the queue table, for the
+    /// rare moments notifications may have been lost.
     async fn handed_on(&self, queue: &QueueName, token: uuid::Uuid) -> Result<Vec<i64>> {
         let ids = sqlx::query_scalar(&format!(
-            "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1 ORDER BY msg_id",
+            "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1
+               AND read_ct = 1 AND vt > clock_timestamp()
+             ORDER BY msg_id",
             pgmq_notify::sql::queue_table(queue)
         ))
         .bind(token.to_string())
@@ -833,7 +899,9 @@ impl Runtime {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         if step::release(&mut tx, step_uuid, attempt, &self.worker_id).await? {
-            PgmqClient::set_vt(&mut *tx, queue, msg_id, 0).await?;
+            // Notified, as a send is: a worker that relies on notifications alone
+            // (`EventDrivenOnly`) must hear that the step is back.
+            PgmqClient::give_back(&mut *tx, queue, msg_id).await?;
         }
         tx.commit().await?;
         tracing::info!(%step_uuid, attempt, "step given back: the worker is shutting down");

@@ -423,6 +423,9 @@ async fn handoff_worker(
         format!(
             "name: hold\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: block }}\n"
         ),
+        format!(
+            "name: chain_hold\nnamespace_name: {ns}\nversion: '1'\nsteps:\n  - name: first\n    handler: {{ callable: count }}\n  - name: second\n    dependencies: [first]\n    handler: {{ callable: block }}\n"
+        ),
     ] {
         let template = TaskTemplate::from_yaml(&yaml, "t").unwrap();
         named_task::register(&db.pool, &template).await.unwrap();
@@ -504,6 +507,13 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
         state_and_error(&db, second).await.0,
         WorkflowStepState::InProgress
     );
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener
+        .listen(&QueueName::worker(ns).unwrap().channel())
+        .await
+        .unwrap();
     worker.shutdown.cancel();
     worker.running.await.unwrap().unwrap();
     assert_eq!(
@@ -511,6 +521,19 @@ async fn a_worker_runs_handed_steps_and_gives_back_those_it_cannot_start() {
         3,
         "the handed step never ran"
     );
+    // Workers that rely on notifications alone hear that it is back.
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = listener.recv().await.unwrap();
+            let payload: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+            if payload["msg_id"] == json!(msg_id) {
+                return payload;
+            }
+        }
+    })
+    .await
+    .expect("the given-back step is announced");
+    assert_eq!(heard["delay_ms"], json!(0));
     assert_eq!(
         state_and_error(&db, second).await.0,
         WorkflowStepState::Enqueued
@@ -660,4 +683,58 @@ async fn a_stopping_worker_gives_back_a_step_handed_for_its_last_result() {
         "the handed step is given back at once"
     );
     assert_eq!(worker.runs.load(Ordering::SeqCst), 1);
+}
+
+/// The scan after lost notifications skips the handed steps this process is running:
+/// with two handed steps running and one slot free, the one whose notification was
+/// lost still takes that slot.
+#[tokio::test]
+async fn a_rescan_looks_past_the_handed_steps_already_running() {
+    let db = TestDb::new().await;
+    let ns = "busy_rescan";
+    let worker = handoff_worker(&db, ns, 3, Default::default()).await;
+    let mut offer = None;
+    for _ in 0..2 {
+        let held = start_task(&db, ns, "chain_hold").await;
+        let reported = result_message(&db, held.steps["first"]).await;
+        offer = reported.handoff.clone();
+        hand_over(&db, ns, std::slice::from_ref(&reported)).await;
+        wait_for_state(&db, held.steps["second"], WorkflowStepState::InProgress).await;
+    }
+    let offer = offer.expect("an idle worker offers");
+    // One slot left. A chain's child is handed without a word, as in a lost notification.
+    let chain = start_task(&db, ns, "chain").await;
+    let mut reported = result_message(&db, chain.steps["first"]).await;
+    reported.handoff = Some(tasker_shared::messaging::HandoffRequest {
+        token: Uuid::now_v7(),
+        ..offer.clone()
+    });
+    let msg_id = hand_over(&db, ns, std::slice::from_ref(&reported)).await[0];
+    sqlx::query(&format!(
+        "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
+         WHERE msg_id = $1",
+        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
+    ))
+    .bind(msg_id)
+    .bind(offer.token.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%') t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(dropped, 1);
+    wait_for_state(
+        &db,
+        chain.steps["second"],
+        WorkflowStepState::EnqueuedForOrchestration,
+    )
+    .await;
+    worker.release.cancel();
+    worker.shutdown.cancel();
+    worker.running.await.unwrap().unwrap();
 }

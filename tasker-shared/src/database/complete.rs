@@ -104,7 +104,9 @@ pub async fn steps(
     // A CTE does not see the writes of its statement, so the readiness test counts the
     // steps completing here as done: it skips those parents. `handed` is each handing
     // parent's first ready child; `enqueued` moves those to `in_progress` (two history
-    // entries) and the others to `enqueued`.
+    // entries) and the others to `enqueued`. A handed step's `last_attempted_at` is the
+    // clock's, not the transaction's start: under the task's lock this statement may
+    // run after another batch, begun later, completed one of the step's parents.
     let table = pgmq_notify::sql::queue_table(queue);
     let statement = format!(
         "{transition}, input AS (
@@ -141,7 +143,8 @@ pub async fn steps(
              SET current_state = CASE WHEN {is_handed} THEN 'in_progress' ELSE $6 END,
                  state_sort_key = ws.state_sort_key + CASE WHEN {is_handed} THEN 2 ELSE 1 END,
                  attempts = ws.attempts + CASE WHEN {is_handed} THEN 1 ELSE 0 END,
-                 last_attempted_at = CASE WHEN {is_handed} THEN now() ELSE ws.last_attempted_at END,
+                 last_attempted_at = CASE WHEN {is_handed} THEN clock_timestamp()
+                                          ELSE ws.last_attempted_at END,
                  updated_at = now()
              WHERE ws.workflow_step_uuid = ANY(ARRAY(SELECT workflow_step_uuid FROM ready))
                AND ws.current_state = ANY($5)

@@ -399,6 +399,44 @@ async fn hand_over(db: &TestDb, ns: &str, messages: &[StepMessage]) -> Vec<i64> 
     ids
 }
 
+/// Hands `reported`'s child to `offer`'s worker without the worker hearing of it (as
+/// when the notification is lost): handed to a token nobody hears, then readdressed.
+async fn hand_over_unheard(
+    db: &TestDb,
+    ns: &str,
+    reported: &StepMessage,
+    offer: &tasker_shared::messaging::HandoffRequest,
+) {
+    let mut unheard = reported.clone();
+    unheard.handoff = Some(tasker_shared::messaging::HandoffRequest {
+        token: Uuid::now_v7(),
+        ..offer.clone()
+    });
+    let msg_id = hand_over(db, ns, std::slice::from_ref(&unheard)).await[0];
+    sqlx::query(&format!(
+        "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
+         WHERE msg_id = $1",
+        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
+    ))
+    .bind(msg_id)
+    .bind(offer.token.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+/// Drops the worker's LISTEN connection; its listener reconnects.
+async fn drop_listen_connection(db: &TestDb) {
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%') t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(dropped, 1, "the worker has one LISTEN connection");
+}
+
 /// A running worker of a test, with the `count` handler's runs and the token that
 /// lets the `block` handler finish.
 struct HandoffWorker {
@@ -560,33 +598,11 @@ async fn a_handed_step_whose_notification_was_lost_runs_after_the_listener_recon
     let ns = "lost_handoffs";
     let worker = handoff_worker(&db, ns, 1, Default::default()).await;
     let chain = start_task(&db, ns, "chain").await;
-    let mut reported = result_message(&db, chain.steps["first"]).await;
+    let reported = result_message(&db, chain.steps["first"]).await;
     let offer = reported.handoff.clone().unwrap();
-    // Handed to a token nobody hears, then readdressed to the worker without a word.
-    reported.handoff = Some(tasker_shared::messaging::HandoffRequest {
-        token: Uuid::now_v7(),
-        ..offer.clone()
-    });
-    let msg_id = hand_over(&db, ns, std::slice::from_ref(&reported)).await[0];
-    sqlx::query(&format!(
-        "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
-         WHERE msg_id = $1",
-        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
-    ))
-    .bind(msg_id)
-    .bind(offer.token.to_string())
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    hand_over_unheard(&db, ns, &reported, &offer).await;
     // The listener's connection drops; it reconnects and the worker looks for its steps.
-    let dropped: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%') t",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(dropped, 1, "the worker has one LISTEN connection");
+    drop_listen_connection(&db).await;
     wait_for_state(
         &db,
         chain.steps["second"],
@@ -704,30 +720,9 @@ async fn a_rescan_looks_past_the_handed_steps_already_running() {
     let offer = offer.expect("an idle worker offers");
     // One slot left. A chain's child is handed without a word, as in a lost notification.
     let chain = start_task(&db, ns, "chain").await;
-    let mut reported = result_message(&db, chain.steps["first"]).await;
-    reported.handoff = Some(tasker_shared::messaging::HandoffRequest {
-        token: Uuid::now_v7(),
-        ..offer.clone()
-    });
-    let msg_id = hand_over(&db, ns, std::slice::from_ref(&reported)).await[0];
-    sqlx::query(&format!(
-        "UPDATE {} SET message = jsonb_set(message, '{{handed,token}}', to_jsonb($2::text))
-         WHERE msg_id = $1",
-        pgmq_notify::sql::queue_table(&QueueName::worker(ns).unwrap())
-    ))
-    .bind(msg_id)
-    .bind(offer.token.to_string())
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let dropped: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%') t",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(dropped, 1);
+    let reported = result_message(&db, chain.steps["first"]).await;
+    hand_over_unheard(&db, ns, &reported, &offer).await;
+    drop_listen_connection(&db).await;
     wait_for_state(
         &db,
         chain.steps["second"],

@@ -266,6 +266,8 @@ struct ClaimedMessage {
     step: step::ClaimedStep,
     /// What was left of the lease when the step was taken, if it was not just set.
     lease_left: Option<Duration>,
+    /// Handed to this process (and held until its handling ends), not claimed.
+    handed: bool,
 }
 
 impl Runtime {
@@ -286,7 +288,7 @@ impl Runtime {
         // Handed steps a scan found beyond the free slots of its fetch come first.
         let mut found = self.take_backlog(&queue);
         if let (Some(handoff), true) = (&self.handoff, directed.missed) {
-            match self.handed_on(&queue, handoff.token).await {
+            match claim::handed_ids(&self.pool, &queue, handoff.token).await {
                 Ok(ids) => found.extend(ids),
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps after lost notifications failed; they return when their lease ends")
@@ -398,6 +400,7 @@ impl Runtime {
                     lease_left: lease_left_ms
                         .and_then(|ms| u64::try_from(ms).ok())
                         .map(Duration::from_millis),
+                    handed: true,
                 }),
                 other => {
                     tracing::error!(%queue, ?other, "a handed step could not be loaded; it returns when its lease ends")
@@ -426,16 +429,8 @@ impl Runtime {
             return;
         };
         let deadline = Instant::now() + OFFER_DRAIN;
-        let waiting = format!(
-            "SELECT count(*) FROM {} WHERE message -> 'handoff' ->> 'token' = $1",
-            pgmq_notify::sql::queue_table(&self.results_queue)
-        );
         loop {
-            let queued: std::result::Result<i64, _> = sqlx::query_scalar(&waiting)
-                .bind(handoff.token.to_string())
-                .fetch_one(&self.pool)
-                .await;
-            match queued {
+            match claim::offers_queued(&self.pool, &self.results_queue, handoff.token).await {
                 Ok(0) => break,
                 Ok(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -454,7 +449,7 @@ impl Runtime {
             }
         }
         for queue in &self.queues {
-            let ids = match self.handed_on(queue, handoff.token).await {
+            let ids = match claim::handed_ids(&self.pool, queue, handoff.token).await {
                 Ok(ids) => ids,
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps to give back failed; they return when their lease ends");
@@ -506,23 +501,6 @@ impl Runtime {
             .entry(queue.as_str().to_string())
             .or_default()
             .push(msg_id);
-    }
-
-    /// The ids of the messages on `queue` handed to `token` that are still its to take
-    /// (not read since, lease running), oldest first: a scan of the queue table, for the
-    /// rare moments notifications may have been lost.
-    async fn handed_on(&self, queue: &QueueName, token: uuid::Uuid) -> Result<Vec<i64>> {
-        let ids = sqlx::query_scalar(&format!(
-            "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1
-               AND read_ct = 1 AND vt > clock_timestamp()
-             ORDER BY msg_id",
-            pgmq_notify::sql::queue_table(queue)
-        ))
-        .bind(token.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(tasker_shared::database::Error::from)?;
-        Ok(ids)
     }
 
     /// The result message for the orchestration: the step's ids, and with a success, this
@@ -585,6 +563,7 @@ impl Runtime {
                     message: step.message(),
                     step: *step,
                     lease_left: None,
+                    handed: false,
                 }),
                 Delivery::NotClaimable {
                     msg_id,
@@ -641,6 +620,7 @@ impl Runtime {
             message,
             step,
             lease_left,
+            handed,
         } = claimed;
         let span = tracing::info_span!(
             "step",
@@ -658,11 +638,12 @@ impl Runtime {
             // The message stays on the queue and reappears when its lease ends.
             tracing::warn!(%error, step_uuid = %message.step_uuid, msg_id, "step execution failed; the message will be redelivered");
         }
-        // A handed step's hold ends here (a claimed one has none: a no-op).
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(queue.as_str().to_string(), msg_id));
+        if handed {
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(queue.as_str().to_string(), msg_id));
+        }
     }
 
     async fn run_claimed(

@@ -316,6 +316,44 @@ fn delivery(row: DeliveryRow) -> Result<Delivery> {
     })
 }
 
+/// The ids of the messages on `queue` handed to `token` that are still its to take (not
+/// read since, lease running), oldest first: a scan of the queue table, for the rare
+/// moments a worker may have missed their notifications.
+pub async fn handed_ids<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    queue: &QueueName,
+    token: Uuid,
+) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar(&format!(
+        "SELECT msg_id FROM {} WHERE message -> 'handed' ->> 'token' = $1
+           AND read_ct = 1 AND vt > clock_timestamp()
+         ORDER BY msg_id",
+        pgmq_notify::sql::queue_table(queue)
+    ))
+    .bind(token.to_string())
+    .fetch_all(executor)
+    .await?;
+    Ok(ids)
+}
+
+/// How many results on `results_queue` still carry the handoff offer of `token`: the
+/// orchestration takes a result in the transaction that makes its handoff, so none left
+/// means every handoff for them is made.
+pub async fn offers_queued<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    results_queue: &QueueName,
+    token: Uuid,
+) -> Result<i64> {
+    let queued = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {} WHERE message -> 'handoff' ->> 'token' = $1",
+        pgmq_notify::sql::queue_table(results_queue)
+    ))
+    .bind(token.to_string())
+    .fetch_one(executor)
+    .await?;
+    Ok(queued)
+}
+
 /// Loads the steps of `msg_ids` (messages of `queue`) that the orchestration handed to
 /// the worker process with handoff `token` and that are still its to run: the message
 /// is marked handed to `token`, not read since and its lease not over (past it, any

@@ -1,4 +1,5 @@
 //! Checks of the repository itself, with no database: the docs' relative links resolve,
+//! the docs date results by date and commit rather than by numbered stretches of work,
 //! and docker-compose.yml and the Dockerfiles it names refer only to things that exist.
 //! Docker does not run in CI, so this is what keeps them honest.
 
@@ -243,5 +244,176 @@ fn compose_and_dockerfiles_refer_to_what_exists() {
                 );
             }
         }
+    }
+}
+
+/// Ordinals that, before "session", name a stretch of the team's work.
+const ORDINALS: [&str; 12] = [
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth",
+];
+
+/// Words that, before "session", point at a stretch of work relative to the text.
+const RELATIVE: [&str; 5] = ["this", "earlier", "previous", "next", "last"];
+
+/// Words that, after "session", make it PostgreSQL's session ("the next session
+/// settings", "last session level"), not a stretch of work.
+const POSTGRES_AFTER: [&str; 10] = [
+    "settings",
+    "setting",
+    "level",
+    "mode",
+    "variable",
+    "variables",
+    "parameter",
+    "parameters",
+    "role",
+    "lock",
+];
+
+/// Whether `word` is a numeric ordinal such as "9th" or "21st".
+fn numeric_ordinal(word: &str) -> bool {
+    let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &word[digits.len()..];
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && ["st", "nd", "rd", "th"].contains(&suffix)
+}
+
+/// The phrases of `line` that date something by a numbered or relative stretch of the
+/// team's work ("the ninth session's run", "session 9", "this session"), which mean
+/// nothing to a reader. Words are runs of letters, digits and `_`, so
+/// `session_replication_role` is one word and never "session".
+fn work_stretch_phrases(line: &str) -> Vec<String> {
+    // A `,` or `.` between digits belongs to its number: "session, 2,000 calls" does not
+    // read as "session 2".
+    let chars: Vec<char> = line.to_lowercase().chars().collect();
+    let lower: String = (0..chars.len())
+        .map(|i| {
+            let c = chars[i];
+            let between_digits = i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            if (c == ',' || c == '.') && between_digits {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if *word != "session" {
+            continue;
+        }
+        let next = words.get(i + 1).copied().unwrap_or("");
+        if POSTGRES_AFTER.contains(&next) {
+            continue;
+        }
+        let prev = i.checked_sub(1).map_or("", |j| words[j]);
+        if ORDINALS.contains(&prev) || numeric_ordinal(prev) || RELATIVE.contains(&prev) {
+            found.push(format!("{prev} session"));
+        }
+        if !next.is_empty() && next.chars().all(|c| c.is_ascii_digit()) {
+            found.push(format!("session {next}"));
+        }
+    }
+    found
+}
+
+/// docs/**/*.md, and every README.md and CHANGELOG.md outside target/ and vendor/.
+fn prose_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let name = path.file_name().unwrap().to_string_lossy();
+            // Symbolic links are not followed, so a link cannot loop the walk.
+            if entry.file_type().unwrap().is_dir() {
+                if !["target", "vendor", ".git", "node_modules"].contains(&name.as_ref()) {
+                    walk(&path, files);
+                }
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    files.retain(|path| {
+        let name = path.file_name().unwrap();
+        name == "README.md"
+            || name == "CHANGELOG.md"
+            || (path.starts_with(root.join("docs")) && path.extension().is_some_and(|e| e == "md"))
+    });
+    files.sort();
+    files
+}
+
+#[test]
+fn the_docs_date_results_by_date_and_commit_not_by_work_sessions() {
+    let root = root();
+    let files = prose_files(&root);
+    for expected in ["README.md", "CHANGELOG.md", "docs/benchmarks.md"] {
+        assert!(
+            files.contains(&root.join(expected)),
+            "{expected} is not scanned: {files:?}"
+        );
+    }
+    let mut hits = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&root).unwrap();
+        for (n, line) in read(file).lines().enumerate() {
+            for phrase in work_stretch_phrases(line) {
+                hits.push(format!("{}:{}: \"{phrase}\"", relative.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "numbered or relative work sessions mean nothing to a reader; date results by \
+         date (YYYY-MM-DD) and commit instead:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn work_stretch_phrases_are_found_and_postgres_sessions_are_not() {
+    for (line, expected) in [
+        (
+            "One run of 2026-11-28 (ninth session, at commit edf0319)",
+            "ninth session",
+        ),
+        ("below the eighth session's run (2,493)", "eighth session"),
+        ("## Earlier runs (First Session)", "first session"),
+        ("measured in the 9th session", "9th session"),
+        ("as in session 9", "session 9"),
+        ("the runs of session 12.", "session 12"),
+        ("This session's change is the handoff", "this session"),
+        ("across this session's runs", "this session"),
+        ("as the earlier session found", "earlier session"),
+        ("left for the next session", "next session"),
+    ] {
+        assert_eq!(work_stretch_phrases(line), [expected], "{line}");
+    }
+    for line in [
+        "connections run with Tasker's session settings (`database::SESSION_SETTINGS`)",
+        "SET session_replication_role = replica",
+        "one advisory lock per session",
+        "The LISTEN connection needs a session of its own, through a pooler in **session** mode.",
+        "A session-level advisory lock on a dedicated connection",
+        "Timed in a loop (one session, 2,000–5,000 calls)",
+        "the next session settings apply",
+        "runs of 2026-11-28 at commit a9002a4; the first run of the day",
+    ] {
+        assert!(
+            work_stretch_phrases(line).is_empty(),
+            "{line}: {:?}",
+            work_stretch_phrases(line)
+        );
     }
 }

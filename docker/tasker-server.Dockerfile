@@ -1,9 +1,10 @@
-# tasker-server: orchestration + REST API. Build from the repository root:
+# tasker-server: orchestration + REST API, built without the `dev` feature (no worker
+# crate linked). Build from the repository root:
 #   docker build -f docker/tasker-server.Dockerfile -t tasker-server .
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p tasker-orchestration --bin tasker-server \
+RUN cargo build --release --locked -p tasker-server --no-default-features --bin tasker-server \
     && install -m 0755 target/release/tasker-server /usr/local/bin/tasker-server
 
 FROM debian:bookworm-slim

@@ -14,7 +14,8 @@
 //! A notification is only a hint: the queue tables are the truth, and every consumer
 //! must also poll so that it stays correct when notifications are lost or disabled.
 //!
-//! It must not depend on any Tasker crate: it knows queues, not tasks or steps. Its
+//! It must not depend on `tasker-shared`, `tasker-orchestration`, `tasker-worker` or
+//! `tasker-client` (no Tasker crate at all): it knows queues, not tasks or steps. Its
 //! notifications carry the payload of the SQL function `tasker.pgmq_send_with_notify`
 //! (installed by the workspace's `migrations/` for SQL callers), which it does not call.
 

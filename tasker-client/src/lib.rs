@@ -2,8 +2,8 @@
 //!
 //! It owns HTTP transport and error mapping; the request and response types come from
 //! `tasker_shared::api`, the same types the server uses, so the wire format cannot drift.
-//! It must not depend on the database crates (it uses `tasker-shared` without its `db`
-//! feature).
+//! It must not depend on `sqlx`, `pgmq-notify`, `tasker-orchestration` or `tasker-worker`
+//! (it uses `tasker-shared` without its `db` feature).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tasker_client::Error> {

@@ -8,13 +8,12 @@
 //!   ([`lifecycle::result_processor`]), and finalizing tasks ([`lifecycle::task_finalizer`]);
 //! - the event loops that drive those from notifications and polling ([`event_systems`]);
 //! - the retention job that deletes finished tasks past an age ([`maintenance`]);
-//! - the REST API ([`web`]) and the `tasker-server` binary.
+//! - the REST API ([`web`]), which the `tasker-server` binary (its own package) serves.
 //!
-//! It must not contain SQL (that is `tasker-shared::database`), and it must not depend on
-//! `tasker-worker`, reqwest or magnus. Only this crate and the worker's health endpoint
-//! know axum.
+//! It contains no SQL (that is `tasker_shared::database`) and must not depend on
+//! `tasker-worker`, `tasker-worker-rust`, `tasker-client`, `reqwest` or `magnus`. Only
+//! this crate and the worker's health endpoint know axum.
 
-pub mod auth_cli;
 pub mod config;
 pub mod core;
 pub mod error;

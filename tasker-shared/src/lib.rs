@@ -11,9 +11,10 @@
 //! - with feature `process`: logging setup and shutdown signals for binaries ([`process`]);
 //! - with feature `test-utils`: a fresh, migrated database per test ([`testing`]).
 //!
-//! It must not depend on axum, reqwest, magnus or any other Tasker crate except
-//! `pgmq-notify`. Without the `db` feature it has no database dependencies at all, so a
-//! REST client can use the API types alone.
+//! It must not depend on `axum`, `reqwest`, `magnus`, `tasker-orchestration`,
+//! `tasker-worker` or `tasker-client` (of the Tasker crates, only `pgmq-notify`). Without
+//! the `db` feature it has no database dependencies at all, so a REST client can use the
+//! API types alone.
 
 pub mod api;
 pub mod auth;

@@ -20,9 +20,11 @@ pub fn init_tracing(format: &str, level: &str) {
     };
 }
 
-/// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed before
-/// this returns (a signal that arrived before that would kill the process), so call it
-/// before announcing that the process is ready; the wait runs on a spawned task.
+/// Cancels `shutdown` on SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal closed: its
+/// default action would kill the process without giving its work back). The handlers
+/// are installed before this returns (a signal that arrived before that would kill the
+/// process), so call it before announcing that the process is ready; the wait runs on a
+/// spawned task.
 pub fn cancel_on_signal(shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     #[cfg(unix)]
     {
@@ -30,16 +32,18 @@ pub fn cancel_on_signal(shutdown: CancellationToken) -> tokio::task::JoinHandle<
         match (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
         ) {
-            (Ok(mut int), Ok(mut term)) => tokio::spawn(async move {
+            (Ok(mut int), Ok(mut term), Ok(mut hup)) => tokio::spawn(async move {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
+                    _ = hup.recv() => {}
                 }
                 requested(shutdown);
             }),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "cannot install the SIGINT/SIGTERM handlers; trying Ctrl-C alone");
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                tracing::warn!(%error, "cannot install the SIGINT/SIGTERM/SIGHUP handlers; trying Ctrl-C alone");
                 tokio::spawn(wait_for_ctrl_c(shutdown))
             }
         }

@@ -8,8 +8,9 @@ use tasker_shared::api::TaskRequest;
 use tasker_shared::state_machine::TaskState;
 use tasker_tests::{Proc, bin, free_port, workspace_root};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_mode_runs_a_demo_serves_the_api_and_cleans_up() {
+/// `tasker-server dev` on a free port with a throwaway cluster of its own, logging at
+/// `warn`; returns the process, its port and its cluster's directory.
+fn start_dev(extra: &[&str]) -> (Proc, u16, std::path::PathBuf) {
     let port = free_port();
     let log_dir = workspace_root()
         .join("target/e2e-logs")
@@ -34,7 +35,27 @@ async fn dev_mode_runs_a_demo_serves_the_api_and_cleans_up() {
         "--data-dir".to_string(),
         data_dir.display().to_string(),
     ];
-    let mut dev = Proc::spawn("dev", &bin("tasker-server"), &args, &env, &log_dir);
+    let args: Vec<String> = args
+        .into_iter()
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect();
+    (
+        Proc::spawn("dev", &bin("tasker-server"), &args, &env, &log_dir),
+        port,
+        data_dir,
+    )
+}
+
+/// The lines at `WARN` or `ERROR` of a `tracing` log.
+fn warnings(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_runs_a_demo_serves_the_api_and_cleans_up() {
+    let (mut dev, port, data_dir) = start_dev(&[]);
     dev.wait_for_line("demo:", Duration::from_secs(90)).await;
     let log = std::fs::read_to_string(&dev.log_path).unwrap();
     assert!(
@@ -66,9 +87,27 @@ async fn dev_mode_runs_a_demo_serves_the_api_and_cleans_up() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Ctrl-C stops everything and removes the throwaway cluster.
+    // Ctrl-C stops everything, quietly (the worker gives its work back before the
+    // orchestration and its pool stop), and removes the throwaway cluster.
     dev.signal("INT");
     let status = dev.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "exit {status}: {}", dev.log_tail(20));
     assert!(!data_dir.exists(), "{} was not removed", data_dir.display());
+    let log = std::fs::read_to_string(&dev.log_path).unwrap();
+    assert!(warnings(&log).is_empty(), "{:#?}", warnings(&log));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_stops_cleanly_when_its_terminal_closes() {
+    let (mut dev, _port, data_dir) = start_dev(&["--no-demo"]);
+    dev.wait_for_line("Ctrl-C stops everything", Duration::from_secs(90))
+        .await;
+    assert!(data_dir.exists());
+    dev.signal("HUP");
+    let status = dev.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "exit {status}: {}", dev.log_tail(20));
+    assert!(!data_dir.exists(), "{} was not removed", data_dir.display());
+    let log = std::fs::read_to_string(&dev.log_path).unwrap();
+    assert!(log.contains("tasker dev: stopped"), "{log}");
+    assert!(warnings(&log).is_empty(), "{:#?}", warnings(&log));
 }

@@ -236,3 +236,27 @@ async fn max_concurrent_steps_bounds_parallel_handlers() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_worker_refuses_to_start_when_a_served_template_names_a_handler_it_lacks() {
+    let cluster = cluster_without_workers().await;
+    let templates = tasker_tests::workspace_root().join("tests/fixtures/missing_handler");
+    let mut worker = tasker_tests::Proc::spawn(
+        "worker-missing-handlers",
+        &tasker_tests::bin("tasker-worker"),
+        &["--templates".to_string(), templates.display().to_string()],
+        cluster.env(),
+        &cluster.log_dir,
+    );
+    let status = worker.wait_exit(Duration::from_secs(60)).await;
+    assert!(!status.success(), "{}", worker.log_tail(20));
+    let log = worker.log_tail(20);
+    for needle in [
+        "refusing to start: 2 step(s)",
+        "e2e_missing/missing_handler:1.0.0 step unknown: no handler for callable \"nowhere::Missing\"",
+        "step also_unknown: no handler for callable \"Payments::NotLoaded\"",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in:\n{log}");
+    }
+    assert!(!log.contains("worker running"), "{log}");
+}

@@ -91,6 +91,25 @@ RSpec.describe "a Ruby worker end to end", if: ENV["DATABASE_URL"] do
     saved&.each { |k, v| ENV[k] = v }
   end
 
+  it "refuses to start when a served template names a class that is not loaded, listing each" do
+    saved = ENV.to_h.slice("DATABASE_URL", "TASKER_ENV", "TASKER_CONFIG_DIR")
+    ENV["DATABASE_URL"] = @url
+    ENV["TASKER_ENV"] = "test"
+    ENV["TASKER_CONFIG_DIR"] = File.join(ROOT, "config/tasker")
+    stub_const("Payments::NotLoaded", Class.new(TaskerCore::StepHandler))
+    expect do
+      TaskerCore::Worker::Bootstrap.start!(templates: File.join(ROOT, "tests/fixtures/missing_handler"), trap_signals: false)
+    end.to raise_error(TaskerCore::WorkerError) { |e|
+      expect(e.message).to include("refusing to start: 2 step(s)")
+      expect(e.message).to include('step known: no handler for callable "builtin::noop"')
+      expect(e.message).to include('step unknown: no handler for callable "nowhere::Missing"')
+      expect(e.message).not_to include("Payments::NotLoaded")
+    }
+    expect(JSON.parse(TaskerCore::Native.status)["running"]).to be(false)
+  ensure
+    saved&.each { |k, v| ENV[k] = v }
+  end
+
   it "shuts down cleanly on SIGTERM" do
     Process.kill("TERM", @worker)
     _, status = Process.wait2(@worker)

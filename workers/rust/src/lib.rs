@@ -1,8 +1,9 @@
 //! The native Rust worker: built-in handlers and the `tasker-worker` binary.
 //!
 //! It owns the built-in handlers ([`builtin`]) that example templates and tests rely
-//! on, and the `payments` example handlers ([`payments`]). It must not contain SQL or know about HTTP; everything else comes from
-//! `tasker-worker`.
+//! on, and the `payments` example handlers ([`payments`]); everything else comes from
+//! `tasker-worker`. It contains no SQL and no HTTP, and must not depend on
+//! `tasker-orchestration`, `tasker-client` or `magnus`.
 
 pub mod builtin;
 pub mod payments;

@@ -2,20 +2,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use tasker_shared::config as settings;
-use tasker_shared::database;
-use tasker_worker::health;
-use tasker_worker::task_template_manager::TaskTemplateManager;
-use tasker_worker::{WorkerConfig, WorkerCore};
+use tasker_worker::WorkerBuilder;
 
 /// Runs Tasker steps with native Rust handlers (`builtin::*` and the `payments::*` example).
 ///
 /// At start it loads every template under the template path, registers them in the
-/// database, and serves the namespaces they use (or those given with --namespace).
+/// database, and serves the namespaces they use (or those given with --namespace). It
+/// refuses to start when a served template names a handler it does not have.
 ///
 /// Settings come from the layered configuration (config/tasker/base/*.toml, then
 /// config/tasker/environments/$TASKER_ENV/*.toml, then --config FILE, then
@@ -89,82 +86,16 @@ async fn main() -> anyhow::Result<()> {
         w.health_port = cli.health_port;
     }
     tasker_shared::process::init_tracing(&settings.logging.format, &settings.logging.level);
-    if settings.database.url.is_empty() {
-        bail!(
-            "no database URL: set DATABASE_URL (or database.url in a config file), for example postgres://user@localhost/tasker"
-        );
-    }
-    for ns in &cli.namespaces {
-        pgmq_notify::validate_namespace(ns).with_context(|| format!("--namespace {ns:?}"))?;
-    }
 
-    let mut config = WorkerConfig::from_settings(&settings);
-    if let Some(id) = cli.worker_id {
-        config.worker_id = id;
-    }
-    config.pool.max_connections = config.pool.max_connections.max(
-        u32::try_from(config.max_concurrent_steps + 3)
-            .unwrap_or(64)
-            .min(64),
-    );
-
-    let mut templates = TaskTemplateManager::new(&config.template_path);
-    templates.load_templates().await?;
-    for problem in templates.problems() {
-        tracing::error!("template not loaded: {problem}");
-    }
-    let registry = tasker_worker_rust::registry();
-    for loaded in templates.templates() {
-        for step in &loaded.template.steps {
-            if registry.get(&step.handler.callable).is_none() {
-                tracing::warn!(
-                    template = %loaded.template.full_name(),
-                    step = %step.name,
-                    callable = %step.handler.callable,
-                    "no handler registered for this callable; its steps will fail with handler_not_found"
-                );
-            }
-        }
-    }
-
-    let pool = database::connect(&config.database_url, &config.pool)
-        .await
-        .context("connecting to the database")?;
-    if !database::schema_is_current(&pool).await? {
-        bail!(
-            "the database is not migrated to this version; run `tasker-server migrate` (or start tasker-server) first"
-        );
-    }
-    for (name, outcome) in templates.register_all(&pool).await? {
-        tracing::info!(template = %name, ?outcome, "template registered");
-    }
-
-    let namespaces: Vec<String> = if cli.namespaces.is_empty() {
-        templates.namespaces().into_iter().collect()
-    } else {
-        cli.namespaces.clone()
-    };
-    if namespaces.is_empty() {
-        bail!(
-            "nothing to serve: no valid template under {} and no --namespace given",
-            config.template_path.display()
-        );
-    }
-
-    let worker_id = config.worker_id.clone();
-    let core = WorkerCore::with_pool(config, pool.clone(), registry, namespaces.clone()).await?;
+    let loaded = WorkerBuilder::new(settings)
+        .namespaces(cli.namespaces)
+        .worker_id(cli.worker_id)
+        .load()
+        .await?;
+    let worker = loaded.start(tasker_worker_rust::registry()).await?;
     let shutdown = CancellationToken::new();
     tasker_shared::process::cancel_on_signal(shutdown.clone());
-    if let Some(port) = settings.worker.health_port {
-        let prometheus = tasker_worker::metrics::install_prometheus()
-            .context("installing the metrics recorder")?;
-        let app = health::router(pool, core.status(), worker_id, namespaces, Some(prometheus));
-        let address = std::net::SocketAddr::from(([0, 0, 0, 0], port));
-        health::serve(address, app, shutdown.clone())
-            .await
-            .with_context(|| format!("health port {port}: cannot listen on {address}"))?;
-    }
-    core.run(shutdown).await?;
+    worker.run(shutdown).await?;
     tracing::info!("tasker-worker stopped");
     Ok(())
 }

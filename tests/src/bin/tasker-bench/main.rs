@@ -33,7 +33,7 @@ async fn main() {
             ("TASKER_ENV".into(), "bench".into()),
             (
                 "RUST_LOG".into(),
-                "warn,tasker_orchestration::core=info,tasker_worker::core=info".into(),
+                "warn,tasker_orchestration::core=info,tasker_worker::runtime=info".into(),
             ),
             (
                 "TASKER__WORKER__MAX_CONCURRENT_STEPS".into(),

@@ -27,6 +27,15 @@ module TaskerCore
         klass
       end
 
+      # Whether #resolve finds a class for the callable (the worker checks every callable
+      # of the templates it serves at start, and refuses to start when one has none).
+      def resolvable?(callable)
+        resolve(callable)
+        true
+      rescue HandlerNotFoundError
+        false
+      end
+
       def clear!
         @lock.synchronize { @handlers.clear }
       end

@@ -9,11 +9,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use tasker_shared::config as settings;
-use tasker_shared::database;
+use tasker_worker::WorkerBuilder;
 use tasker_worker::handlers::HandlerRegistry;
 use tasker_worker::status::WorkerStatus;
-use tasker_worker::task_template_manager::TaskTemplateManager;
-use tasker_worker::{WorkerConfig, WorkerCore};
 
 use crate::dispatch::QUEUE;
 use crate::ffi::RubyHandler;
@@ -40,10 +38,12 @@ fn failure(ruby: &Ruby, message: String) -> Error {
     Error::new(class, message)
 }
 
-/// `TaskerCore::Native.bootstrap(options_json)`: loads the configuration and templates,
-/// registers the templates, and starts claiming steps. Returns JSON with the worker's
-/// id, namespaces and concurrency.
-pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
+/// `TaskerCore::Native.bootstrap(options_json, resolvable)`: loads the configuration and
+/// templates, asks `resolvable` (a Ruby proc, called on this Ruby thread with each
+/// `handler.callable` of the served templates) which callables have a handler class,
+/// refuses to start when any has none, registers the templates, and starts claiming
+/// steps. Returns JSON with the worker's id, namespaces and concurrency.
+pub fn bootstrap(ruby: &Ruby, options_json: String, resolvable: magnus::block::Proc) -> Result<String, Error> {
     let options: Value = serde_json::from_str(&options_json).map_err(|e| {
         Error::new(
             ruby.exception_arg_error(),
@@ -65,21 +65,7 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         config.worker.template_path = PathBuf::from(path);
     }
     tasker_shared::process::init_tracing(&config.logging.format, &config.logging.level);
-    if config.database.url.is_empty() {
-        return Err(failure(
-            ruby,
-            "no database URL: set DATABASE_URL (or database.url in a config file)".into(),
-        ));
-    }
-    let health_port = config.worker.health_port;
-    let mut worker_config = WorkerConfig::from_settings(&config);
-    worker_config.worker_id = text("worker_id")
-        .or_else(|| {
-            std::env::var("TASKER_WORKER_ID")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
-        .unwrap_or_else(|| format!("ruby-worker-{}", std::process::id()));
+    let worker_id = text("worker_id").or_else(|| std::env::var("TASKER_WORKER_ID").ok());
     let requested: Vec<String> = options
         .get("namespaces")
         .and_then(Value::as_array)
@@ -89,10 +75,6 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
                 .collect()
         })
         .unwrap_or_default();
-    for ns in &requested {
-        pgmq_notify::validate_namespace(ns)
-            .map_err(|e| Error::new(ruby.exception_arg_error(), e.to_string()))?;
-    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -100,84 +82,39 @@ pub fn bootstrap(ruby: &Ruby, options_json: String) -> Result<String, Error> {
         .enable_all()
         .build()
         .map_err(|e| failure(ruby, format!("cannot start the runtime: {e}")))?;
-    // Stops the worker and its health endpoint together.
-    let shutdown = CancellationToken::new();
-    let started = runtime.block_on(async {
-        let mut templates = TaskTemplateManager::new(&worker_config.template_path);
-        templates
-            .load_templates()
-            .await
-            .map_err(|e| e.to_string())?;
-        for problem in templates.problems() {
-            tracing::error!("template not loaded: {problem}");
+    let loaded = runtime
+        .block_on(
+            WorkerBuilder::new(config)
+                .namespaces(requested)
+                .worker_id(worker_id)
+                .worker_id_prefix("ruby-worker")
+                .load(),
+        )
+        .map_err(|e| failure(ruby, e.to_string()))?;
+    // Only callables with a Ruby class get a handler; the start refuses the others.
+    let mut registry = HandlerRegistry::new();
+    for callable in loaded.callables() {
+        if resolvable.call::<_, bool>((callable.clone(),))? {
+            registry.register(callable.clone(), RubyHandler::new(callable));
         }
-        let mut registry = HandlerRegistry::new();
-        for loaded in templates.templates() {
-            for step in &loaded.template.steps {
-                registry.register(
-                    step.handler.callable.clone(),
-                    RubyHandler::new(step.handler.callable.clone()),
-                );
-            }
-        }
-        let pool = database::connect(&worker_config.database_url, &worker_config.pool)
-            .await
-            .map_err(|e| format!("connecting to the database: {e}"))?;
-        if !database::schema_is_current(&pool)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Err(
-                "the database is not migrated; run `tasker-server migrate` first".to_string(),
-            );
-        }
-        templates
-            .register_all(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
-        let namespaces: Vec<String> = if requested.is_empty() {
-            templates.namespaces().into_iter().collect()
-        } else {
-            requested.clone()
-        };
-        if namespaces.is_empty() {
-            return Err(format!(
-                "nothing to serve: no valid template under {} and no namespaces given",
-                worker_config.template_path.display()
-            ));
-        }
-        let max = worker_config.max_concurrent_steps;
-        let id = worker_config.worker_id.clone();
-        let core = WorkerCore::with_pool(worker_config, pool.clone(), registry, namespaces.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(port) = health_port {
-            // The recorder is process-wide: a second start in one process serves health
-            // without metrics.
-            let prometheus = tasker_worker::metrics::install_prometheus().ok();
-            let app = tasker_worker::health::router(
-                pool,
-                core.status(),
-                id.clone(),
-                namespaces.clone(),
-                prometheus,
-            );
-            let address = std::net::SocketAddr::from(([0, 0, 0, 0], port));
-            tasker_worker::health::serve(address, app, shutdown.clone())
-                .await
-                .map_err(|e| format!("health port {port}: cannot listen on {address}: {e}"))?;
-        }
-        Ok::<_, String>((core, namespaces, max, id))
-    });
-    let (core, namespaces, max, worker_id) = started.map_err(|e| failure(ruby, e))?;
+    }
+    let worker = runtime
+        .block_on(loaded.start(registry))
+        .map_err(|e| failure(ruby, e.to_string()))?;
+    let (namespaces, max, worker_id) = (
+        worker.namespaces().to_vec(),
+        worker.max_concurrent_steps(),
+        worker.worker_id().to_string(),
+    );
 
     QUEUE.open();
     let stopped = Arc::new((Mutex::new(false), Condvar::new()));
-    let status = core.status();
+    let status = worker.status();
+    let shutdown = CancellationToken::new();
     {
         let (shutdown, stopped) = (shutdown.clone(), stopped.clone());
         runtime.spawn(async move {
-            if let Err(error) = core.run(shutdown).await {
+            if let Err(error) = worker.run(shutdown).await {
                 tracing::error!(%error, "the Ruby worker's runtime failed");
             }
             // Every handler has finished or been given back: release the Ruby threads.

@@ -50,7 +50,9 @@ module TaskerCore
       # - config: one more configuration file
       # - worker_id: the name in results and transitions
       # - threads: Ruby handler threads (default worker.max_concurrent_steps)
-      # - trap_signals: shut down cleanly on TERM and INT (default true)
+      # - trap_signals: shut down cleanly on TERM, INT and HUP (default true)
+      # Raises WorkerError, naming each one, when a step of a served template has a
+      # handler.callable that resolves to no class.
       def self.start!(templates: nil, namespaces: [], config: nil, worker_id: nil, threads: nil, trap_signals: true)
         options = {
           "templates" => templates&.to_s,
@@ -58,7 +60,10 @@ module TaskerCore
           "config" => config&.to_s,
           "worker_id" => worker_id
         }.compact
-        info = JSON.parse(Native.bootstrap(JSON.generate(options)))
+        # The worker refuses to start when a served template names a callable that
+        # resolves to no class (a forgotten --require), listing every one.
+        resolvable = ->(callable) { Registry.resolvable?(callable) }
+        info = JSON.parse(Native.bootstrap(JSON.generate(options), resolvable))
         count = threads || info.fetch("max_concurrent_steps")
         dispatcher = Dispatcher.new(threads: count).start
         handle = Handle.new(info, dispatcher)
@@ -67,7 +72,7 @@ module TaskerCore
       end
 
       def self.install_traps(handle)
-        %w[TERM INT].each do |signal|
+        %w[TERM INT HUP].each do |signal|
           Signal.trap(signal) do
             # Trap context cannot take locks; stop from a thread of its own.
             Thread.new { handle.shutdown! }

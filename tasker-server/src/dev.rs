@@ -18,8 +18,7 @@ use tasker_orchestration::lifecycle::task_initializer::create_task;
 use tasker_shared::api::TaskRequest;
 use tasker_shared::config::TaskerConfig;
 use tasker_shared::database::{step, transition};
-use tasker_worker::task_template_manager::TaskTemplateManager;
-use tasker_worker::{WorkerConfig, WorkerCore};
+use tasker_worker::WorkerBuilder;
 
 use crate::embedded_pg::EmbeddedPostgres;
 
@@ -37,7 +36,7 @@ pub struct DevArgs {
     no_demo: bool,
 }
 
-/// Runs until Ctrl-C or SIGTERM.
+/// Runs until Ctrl-C, SIGTERM or SIGHUP.
 pub async fn run(args: DevArgs, mut config: TaskerConfig) -> anyhow::Result<()> {
     let embedded = if config.database.url.is_empty() {
         eprintln!(
@@ -79,31 +78,30 @@ async fn serve(
         .context("starting the orchestration")?;
     let pool = core.pool().clone();
 
-    let worker_config = WorkerConfig::from_settings(&config);
-    let mut templates = TaskTemplateManager::new(&worker_config.template_path);
-    templates.load_templates().await?;
-    for problem in templates.problems() {
-        tracing::error!("template not loaded: {problem}");
-    }
-    templates.register_all(&pool).await?;
-    let namespaces: Vec<String> = templates.namespaces().into_iter().collect();
-    anyhow::ensure!(
-        !namespaces.is_empty(),
-        "no templates under {}: run from the repository root or set TASKER_TEMPLATE_PATH",
-        worker_config.template_path.display()
-    );
-    let worker = WorkerCore::with_pool(
-        worker_config,
-        pool.clone(),
-        tasker_worker_rust::registry(),
-        namespaces.clone(),
-    )
-    .await?;
+    // The worker has a pool of its own: the orchestration closes its pool when it stops,
+    // and the worker still needs one to give its steps back.
+    let worker = WorkerBuilder::new(config.clone())
+        .worker_id_prefix("dev-worker")
+        .health_endpoint(false)
+        .load()
+        .await
+        .map_err(|e| match e {
+            tasker_worker::Error::NothingToServe { template_path } => anyhow::anyhow!(
+                "no templates under {template_path}: run from the repository root or set TASKER_TEMPLATE_PATH"
+            ),
+            other => other.into(),
+        })?
+        .start(tasker_worker_rust::registry())
+        .await?;
+    let namespaces = worker.namespaces().to_vec();
 
-    let shutdown = CancellationToken::new();
-    tasker_shared::process::cancel_on_signal(shutdown.clone());
-    let server = tokio::spawn(core.run(shutdown.clone()));
-    let worker = tokio::spawn(worker.run(shutdown.clone()));
+    // Ctrl-C, SIGTERM or SIGHUP stops the worker first (its handlers finish, or their
+    // steps are given back, and its last results are processed), then the orchestration.
+    let stop = CancellationToken::new();
+    tasker_shared::process::cancel_on_signal(stop.clone());
+    let stop_server = CancellationToken::new();
+    let mut server = tokio::spawn(core.run(stop_server.clone()));
+    let mut worker = tokio::spawn(worker.run(stop.clone()));
     wait_for_port(bind).await;
 
     let api = format!(
@@ -146,8 +144,17 @@ async fn serve(
     }
     println!("  Ctrl-C stops everything.");
 
-    let served = server.await;
-    let worked = worker.await;
+    // Either stopping (a signal, or a failure of one) stops the other.
+    let (worked, served) = tokio::select! {
+        worked = &mut worker => {
+            stop_server.cancel();
+            (worked, server.await)
+        }
+        served = &mut server => {
+            stop.cancel();
+            (worker.await, served)
+        }
+    };
     served.context("the orchestration task")??;
     worked.context("the worker task")??;
     eprintln!("tasker dev: stopped");

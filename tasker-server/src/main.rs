@@ -1,4 +1,8 @@
-//! `tasker-server`: the orchestration server.
+//! `tasker-server`: the orchestration server's binary. It owns argument parsing and
+//! process wiring only; the orchestration is `tasker-orchestration`. With feature `dev`
+//! (the default) it also runs `tasker-server dev`, the only place that links a worker
+//! crate; production images build it with `--no-default-features`. It must not depend on
+//! `magnus` or `tasker_core` (the Ruby extension).
 //!
 //! ```text
 //! tasker-server [serve]                  migrate (unless database.auto_migrate is false), then serve
@@ -14,7 +18,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod auth;
+#[cfg(feature = "dev")]
 mod dev;
+#[cfg(feature = "dev")]
 mod embedded_pg;
 mod maintenance;
 
@@ -22,7 +29,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use tasker_orchestration::auth_cli::{self, AuthCommand};
+use auth::AuthCommand;
 use tasker_orchestration::{OrchestrationConfig, OrchestrationCore};
 use tasker_shared::config::{self as settings, TaskerConfig};
 use tasker_shared::database;
@@ -57,6 +64,7 @@ enum Command {
     Migrate,
     /// Everything on one machine: PostgreSQL (DATABASE_URL, or a throwaway cluster),
     /// the API on :8080, an in-process worker for config/tasks, and a demo task.
+    #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
@@ -95,7 +103,7 @@ fn require_database(config: &TaskerConfig) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Auth(ref command)) => return auth_cli::run(command),
+        Some(Command::Auth(ref command)) => return auth::run(command),
         Some(Command::Config(ConfigCommand::Show)) => {
             let (config, sources) = load(&cli)?;
             println!("# environment: {}", sources.environment);
@@ -117,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (config, _) = load(&cli)?;
     tasker_shared::process::init_tracing(&config.logging.format, &config.logging.level);
+    #[cfg(feature = "dev")]
     if let Some(Command::Dev(args)) = cli.command {
         return dev::run(args, config).await;
     }
@@ -144,6 +153,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Maintenance(ref command) => {
             maintenance::run(command, &OrchestrationConfig::from_settings(&config)).await
         }
-        Command::Config(_) | Command::Auth(_) | Command::Dev(_) => Ok(()),
+        Command::Config(_) | Command::Auth(_) => Ok(()),
+        #[cfg(feature = "dev")]
+        Command::Dev(_) => Ok(()),
     }
 }

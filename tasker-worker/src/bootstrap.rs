@@ -99,9 +99,9 @@ impl WorkerBuilder {
             })?;
         }
         let mut config = WorkerConfig::from_settings(&self.settings);
-        config.worker_id = self.worker_id.unwrap_or_else(|| {
-            format!("{}-{}", self.worker_id_prefix, std::process::id())
-        });
+        config.worker_id = self
+            .worker_id
+            .unwrap_or_else(|| format!("{}-{}", self.worker_id_prefix, std::process::id()));
         // A connection per handler slot, and a few for the claim, the listener and the
         // lease keepers.
         config.pool.max_connections = config.pool.max_connections.max(

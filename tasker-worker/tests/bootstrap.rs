@@ -100,10 +100,8 @@ async fn bad_options_are_refused_with_what_was_wrong() {
     assert!(matches!(error, Error::NoDatabaseUrl), "{error}");
 
     let mut empty = settings();
-    empty.worker.template_path = std::env::temp_dir().join(format!(
-        "tasker-no-templates-{}",
-        std::process::id()
-    ));
+    empty.worker.template_path =
+        std::env::temp_dir().join(format!("tasker-no-templates-{}", std::process::id()));
     std::fs::create_dir_all(&empty.worker.template_path).unwrap();
     let error = WorkerBuilder::new(empty).load().await.unwrap_err();
     assert!(error.to_string().starts_with("nothing to serve"), "{error}");

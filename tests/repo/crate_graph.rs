@@ -90,7 +90,9 @@ fn every_crate_says_what_it_must_not_depend_on_and_it_holds() {
         let closure = dependency_closure(package);
         for name in &names {
             if closure.iter().any(|dep| dep == name) {
-                broken.push(format!("{package} depends on `{name}`, which {file} forbids"));
+                broken.push(format!(
+                    "{package} depends on `{name}`, which {file} forbids"
+                ));
             }
         }
     }
@@ -100,7 +102,12 @@ fn every_crate_says_what_it_must_not_depend_on_and_it_holds() {
 #[test]
 fn the_orchestration_links_no_worker_crate() {
     let closure = dependency_closure("tasker-orchestration");
-    for worker in ["tasker-worker", "tasker-worker-rust", "tasker_core", "magnus"] {
+    for worker in [
+        "tasker-worker",
+        "tasker-worker-rust",
+        "tasker_core",
+        "magnus",
+    ] {
         assert!(
             !closure.iter().any(|d| d == worker),
             "tasker-orchestration depends on {worker}"

@@ -3,11 +3,15 @@
 require_relative "lib/tasker_core/version"
 require_relative "tasks/vendor_crates"
 
-# Built inside the Tasker repository, the gem carries the workspace crates its native
-# extension needs (ext/tasker_core/vendor/, regenerated here), so that `gem install`
-# compiles it anywhere with a Rust toolchain, Ruby's headers and libclang.
+# The gem carries the workspace crates its native extension needs
+# (ext/tasker_core/vendor/), so that `gem install` compiles it anywhere with a Rust
+# toolchain, Ruby's headers and libclang. They are gathered only when the gem is
+# packaged, in a stage under target/ruby-gem/: `rake -f workers/ruby/Rakefile gem`.
 gem_root = __dir__
-TaskerCoreBuild::Vendor.vendor!(gem_root) if TaskerCoreBuild::Vendor.in_workspace?(gem_root)
+if TaskerCoreBuild::Vendor.in_workspace?(gem_root)
+  raise "tasker_core: inside the Tasker repository, build the gem with `rake -f workers/ruby/Rakefile gem` " \
+        "(it stages the gem and the crates it carries under target/ruby-gem/)"
+end
 
 Gem::Specification.new do |spec|
   spec.name = "tasker_core"

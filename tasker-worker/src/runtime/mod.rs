@@ -151,62 +151,14 @@ impl WorkerCore {
         } else {
             None
         };
-        let abort = CancellationToken::new();
-        // Shutdown stops claiming first (waiting for a claim in flight), and only then
-        // counts the grace period down: a step given back must not be claimed again by
-        // a read that was already running.
-        let gate = ReadGate::default();
-        {
-            let (shutdown, abort, gate, grace) = (
-                shutdown.clone(),
-                abort.clone(),
-                gate.clone(),
-                self.config.shutdown_grace_period,
-            );
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                gate.close().await;
-                tokio::time::sleep(grace).await;
-                abort.cancel();
-            });
-        }
-        let (submissions, submitted) = mpsc::unbounded_channel();
-        let runtime = Arc::new(Runtime {
-            submissions,
-            pool: self.pool.clone(),
-            // One claim runs at a time; a lost claim is replayable (see `claim_batch`).
-            claim_pool: database::replayable_pool(
-                &self.pool,
-                &database::PoolConfig {
-                    max_connections: 2,
-                    ..self.config.pool.clone()
-                },
-            ),
-            registry: self.registry.clone(),
-            worker_id: self.config.worker_id.clone(),
-            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
-            default_step_timeout: self.config.default_step_timeout,
-            results_queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
-            status: self.status.clone(),
-            abort: abort.clone(),
-            handoff,
-            max_in_flight: self.config.max_concurrent_steps.max(1),
-            queues: queues.clone(),
-            handed: HandedSteps::default(),
-        });
-        let consumer_config = ConsumerConfig {
-            queues,
-            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
-            max_in_flight: self.config.max_concurrent_steps,
-            batch_size: self.config.max_concurrent_steps,
-            poll_interval: self
-                .config
-                .deployment_mode
-                .polls()
-                .then_some(self.config.poll_interval),
-            probe: Some(PgmqClient::new(self.pool.clone())),
-        };
+        // Running before the shutdown sequence can mark it stopped.
         self.status.set_running(true);
+        let abort = CancellationToken::new();
+        let gate = self.start_shutdown_sequence(&shutdown, &abort);
+        let (submissions, submitted) = mpsc::unbounded_channel();
+        let runtime =
+            Arc::new(self.runtime(handoff, queues.clone(), abort.clone(), submissions)?);
+        let consumer_config = self.consumer_config(queues);
         tracing::info!(
             worker_id = %self.config.worker_id,
             namespaces = ?self.namespaces,
@@ -214,12 +166,6 @@ impl WorkerCore {
             mode = ?self.config.deployment_mode,
             "worker running"
         );
-        let stop_claiming = shutdown.clone();
-        let status = self.status.clone();
-        tokio::spawn(async move {
-            stop_claiming.cancelled().await;
-            status.set_running(false);
-        });
         let submitter = tokio::spawn(runtime.clone().run_submitter(submitted));
         let fetcher = runtime.clone();
         let give_back = runtime.clone();
@@ -246,5 +192,78 @@ impl WorkerCore {
         give_back.give_back_handed().await;
         self.status.set_running(false);
         Ok(())
+    }
+
+    /// On shutdown: stop claiming first (waiting for a claim in flight), and only then
+    /// count the grace period down, after which `abort` stops the handlers still running:
+    /// a step given back must not be claimed again by a read that was already running.
+    fn start_shutdown_sequence(
+        &self,
+        shutdown: &CancellationToken,
+        abort: &CancellationToken,
+    ) -> ReadGate {
+        let gate = ReadGate::default();
+        let (shutdown, abort, closing, grace, status) = (
+            shutdown.clone(),
+            abort.clone(),
+            gate.clone(),
+            self.config.shutdown_grace_period,
+            self.status.clone(),
+        );
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            status.set_running(false);
+            closing.close().await;
+            tokio::time::sleep(grace).await;
+            abort.cancel();
+        });
+        gate
+    }
+
+    fn runtime(
+        &self,
+        handoff: Option<HandoffRequest>,
+        queues: Vec<QueueName>,
+        abort: CancellationToken,
+        submissions: mpsc::UnboundedSender<SubmitRequest>,
+    ) -> Result<Runtime> {
+        Ok(Runtime {
+            submissions,
+            pool: self.pool.clone(),
+            // One claim runs at a time; a lost claim is replayable (see `claim_batch`).
+            claim_pool: database::replayable_pool(
+                &self.pool,
+                &database::PoolConfig {
+                    max_connections: 2,
+                    ..self.config.pool.clone()
+                },
+            ),
+            registry: self.registry.clone(),
+            worker_id: self.config.worker_id.clone(),
+            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
+            default_step_timeout: self.config.default_step_timeout,
+            results_queue: QueueName::new(ORCHESTRATION_STEP_RESULTS)?,
+            status: self.status.clone(),
+            abort,
+            handoff,
+            max_in_flight: self.config.max_concurrent_steps.max(1),
+            queues,
+            handed: HandedSteps::default(),
+        })
+    }
+
+    fn consumer_config(&self, queues: Vec<QueueName>) -> ConsumerConfig {
+        ConsumerConfig {
+            queues,
+            visibility_timeout_seconds: self.config.visibility_timeout_seconds,
+            max_in_flight: self.config.max_concurrent_steps,
+            batch_size: self.config.max_concurrent_steps,
+            poll_interval: self
+                .config
+                .deployment_mode
+                .polls()
+                .then_some(self.config.poll_interval),
+            probe: Some(PgmqClient::new(self.pool.clone())),
+        }
     }
 }

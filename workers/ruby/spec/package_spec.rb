@@ -5,7 +5,7 @@ require "tmpdir"
 require "rubygems/package"
 require_relative "support/tasker_e2e"
 
-# `gem build` in the repository, `gem install --local` into an empty GEM_HOME outside
+# `rake gem` in the repository, `gem install --local` into an empty GEM_HOME outside
 # it, and a worker from the installed gem runs a workflow against a real server. The
 # install compiles the extension from the sources the gem carries, with Cargo offline
 # (crates come from the local Cargo cache, as the rest of the test build fetched them).
@@ -17,8 +17,10 @@ RSpec.describe "the packaged gem", if: ENV["DATABASE_URL"] do
   before(:all) do
     @tmp = Dir.mktmpdir("tasker-gem-")
     @gem_file = File.join(@tmp, "tasker_core.gem")
-    out, status = Open3.capture2e("gem", "build", "tasker_core.gemspec", "--output", @gem_file, chdir: TaskerE2E::RUBY_DIR)
-    raise "gem build failed:\n#{out}" unless status.success?
+    out, status = Open3.capture2e({ "GEM_OUTPUT" => @gem_file }, "rake", "-f", File.join(TaskerE2E::RUBY_DIR, "Rakefile"), "gem")
+    raise "rake gem failed:\n#{out}" unless status.success?
+    # The crates are gathered under target/, never into the source tree.
+    raise "ext/tasker_core/vendor/ was written" if File.exist?(File.join(TaskerE2E::RUBY_DIR, "ext/tasker_core/vendor"))
 
     @gem_home = File.join(@tmp, "gems")
     install_env = {

@@ -3,7 +3,9 @@
 require "fileutils"
 
 module TaskerCoreBuild
-  # Copies the workspace crates the native extension depends on into
+  # Stages the gem for packaging under the workspace's target/ruby-gem/ (never in the
+  # source tree, so a search of the repository finds each crate once): the gem's own
+  # files, and the workspace crates its native extension depends on under
   # ext/tasker_core/vendor/, next to a Cargo workspace of their own, so that a packaged
   # gem compiles with nothing but its own files and crates.io.
   #
@@ -15,6 +17,7 @@ module TaskerCoreBuild
   #   vendor/migrations/     read by tasker-shared's sqlx::migrate!("../migrations")
   #
   # extconf.rb builds vendor/Cargo.toml when it exists.
+  # `rake -f workers/ruby/Rakefile gem` runs #stage! and `gem build` in the stage.
   module Vendor
     CRATES = %w[pgmq-notify tasker-shared tasker-worker].freeze
     # Root [workspace.*] and [profile.*] tables the vendored manifests inherit from.
@@ -33,17 +36,33 @@ module TaskerCoreBuild
       File.expand_path("../..", gem_root)
     end
 
-    # Rebuilds ext/tasker_core/vendor/ from the workspace. Returns its path.
-    def vendor!(gem_root)
-      root = workspace_root(gem_root)
-      ext = File.join(gem_root, "ext", EXT_CRATE)
+    # The gem's own files, as the gemspec lists them (without vendor/).
+    GEM_FILES = ["lib/**/*.rb", "bin/*", "README.md", "CHANGELOG.md", "tasks/*.rb", "tasker_core.gemspec",
+                 "ext/tasker_core/{extconf.rb,Cargo.toml}", "ext/tasker_core/src/**/*.rs"].freeze
+
+    # Rebuilds `stage` (default target/ruby-gem/tasker_core/ of the workspace) with the
+    # gem's files and ext/tasker_core/vendor/. Returns its path.
+    def stage!(gem_root, stage = File.join(workspace_root(gem_root), "target", "ruby-gem", "tasker_core"))
+      FileUtils.rm_rf(stage)
+      Dir.chdir(gem_root) { Dir[*GEM_FILES].select { |f| File.file?(f) } }.each do |file|
+        FileUtils.mkdir_p(File.join(stage, File.dirname(file)))
+        FileUtils.cp(File.join(gem_root, file), File.join(stage, file), preserve: true)
+      end
+      vendor!(workspace_root(gem_root), File.join(stage, "ext", EXT_CRATE))
+      stage
+    end
+
+    # Writes `ext`/vendor/ (ext is a copy of ext/tasker_core) from the workspace at
+    # `root`. Returns its path.
+    def vendor!(root, ext)
       dest = File.join(ext, "vendor")
       FileUtils.rm_rf(dest)
       FileUtils.mkdir_p(dest)
       CRATES.each { |crate| copy_crate(File.join(root, crate), File.join(dest, crate)) }
       FileUtils.cp_r(File.join(root, "migrations"), File.join(dest, "migrations"))
       FileUtils.cp(File.join(root, "Cargo.lock"), File.join(dest, "Cargo.lock"))
-      write_ext_manifest(File.join(ext, "Cargo.toml"), File.join(dest, EXT_CRATE, "Cargo.toml"))
+      write_ext_manifest(File.join(root, "workers", "ruby", "ext", EXT_CRATE, "Cargo.toml"),
+                         File.join(dest, EXT_CRATE, "Cargo.toml"))
       File.write(File.join(dest, "Cargo.toml"), workspace_manifest(File.read(File.join(root, "Cargo.toml"))))
       dest
     end

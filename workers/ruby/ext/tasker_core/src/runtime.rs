@@ -43,7 +43,11 @@ fn failure(ruby: &Ruby, message: String) -> Error {
 /// `handler.callable` of the served templates) which callables have a handler class,
 /// refuses to start when any has none, registers the templates, and starts claiming
 /// steps. Returns JSON with the worker's id, namespaces and concurrency.
-pub fn bootstrap(ruby: &Ruby, options_json: String, resolvable: magnus::block::Proc) -> Result<String, Error> {
+pub fn bootstrap(
+    ruby: &Ruby,
+    options_json: String,
+    resolvable: magnus::block::Proc,
+) -> Result<String, Error> {
     let options: Value = serde_json::from_str(&options_json).map_err(|e| {
         Error::new(
             ruby.exception_arg_error(),

@@ -9,7 +9,9 @@
 //!   than through PGMQ's dynamic-SQL functions ([`sql`]), for callers that put a send or
 //!   a delete inside a larger statement;
 //! - one LISTEN connection per process that reconnects with backoff and yields typed
-//!   events ([`listener`]).
+//!   events ([`listener`]);
+//! - the read loops built on them: one handler per message ([`consumer`]) or one
+//!   transaction per batch ([`batches`]).
 //!
 //! A notification is only a hint: the queue tables are the truth, and every consumer
 //! must also poll so that it stays correct when notifications are lost or disabled.
@@ -18,6 +20,8 @@
 //! `tasker-client` (no Tasker crate at all): it knows queues, not tasks or steps. Its
 //! notifications carry the payload of the SQL function `tasker.pgmq_send_with_notify`
 //! (installed by the workspace's `migrations/` for SQL callers), which it does not call.
+
+#![warn(missing_docs)]
 
 pub mod batches;
 pub mod client;

@@ -461,18 +461,19 @@ async fn every_protected_route_needs_credentials_and_its_permission() {
     let step = step::ids_for_task(&api.db.pool, task).await.unwrap()[0];
 
     let mut protected = 0;
-    for (method, path) in web::ROUTES {
+    for route in web::routes() {
+        let (method, path) = (route.method.as_str(), route.path.as_str());
         let uri = concrete(path, task, step);
-        let required = web::auth::required_permission(&method.parse().unwrap(), path, true);
+        let required = web::auth::required_permission(&route.method, path, true);
         let request = |auth: Option<(&str, String)>| {
             let mut b = Request::builder()
-                .method(*method)
+                .method(method)
                 .uri(&uri)
                 .header("content-type", "application/json");
             if let Some((h, v)) = auth {
                 b = b.header(h, v);
             }
-            let body = if *method == "GET" || *method == "DELETE" {
+            let body = if method == "GET" || method == "DELETE" {
                 Body::empty()
             } else {
                 Body::from("{}")
@@ -595,6 +596,49 @@ async fn every_protected_route_needs_credentials_and_its_permission() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
+/// What a request needs when no declared route serves it, and what the OpenAPI document
+/// needs: it answers 401 only where credentials are required.
+#[tokio::test]
+async fn requests_outside_the_route_table() {
+    let mut config = TaskerConfig::default();
+    config.web.auth.enabled = true;
+    config.web.auth.jwt_hs256_secret = Some(SECRET.into());
+    config.web.auth.public_health_and_metrics = false;
+    let api = Api::new(config).await;
+    let bearer = format!("Bearer {}", token(&[]));
+    for (method, uri, anonymous, authenticated) in [
+        (
+            "GET",
+            "/v1/nope",
+            StatusCode::UNAUTHORIZED,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "PUT",
+            "/v1/tasks",
+            StatusCode::UNAUTHORIZED,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        ("GET", "/nope", StatusCode::NOT_FOUND, StatusCode::NOT_FOUND),
+        ("GET", "/health", StatusCode::UNAUTHORIZED, StatusCode::OK),
+        (
+            "GET",
+            "/api-docs/openapi.json",
+            StatusCode::UNAUTHORIZED,
+            StatusCode::OK,
+        ),
+    ] {
+        for (credentials, expected) in [(None, anonymous), (Some(&bearer), authenticated)] {
+            let mut request = Request::builder().method(method).uri(uri);
+            if let Some(credentials) = credentials {
+                request = request.header("authorization", credentials);
+            }
+            let (s, v, _) = api.call(request.body(Body::empty()).unwrap()).await;
+            assert_eq!(s, expected, "{method} {uri} with {credentials:?}: {v}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_spec_documents_every_route() {
     let api = Api::new(TaskerConfig::default()).await;
@@ -605,7 +649,8 @@ async fn the_openapi_spec_documents_every_route() {
         "{}",
         spec["openapi"]
     );
-    for (method, path) in web::ROUTES {
+    for route in web::routes() {
+        let (method, path) = (route.method.as_str(), route.path.as_str());
         let op = &spec["paths"][path][method.to_lowercase()];
         assert!(
             op.is_object(),
@@ -615,6 +660,12 @@ async fn the_openapi_spec_documents_every_route() {
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
             "{method} {path} has no responses"
         );
+        // The route's access, as the alternatives that satisfy it.
+        let security = match route.access {
+            web::Access::Operations => json!([{}, {"bearer": []}, {"api_key": []}]),
+            web::Access::Permission(p) => json!([{"bearer": [p]}, {"api_key": [p]}]),
+        };
+        assert_eq!(op["security"], security, "{method} {path}");
     }
     let documented: usize = spec["paths"]
         .as_object()
@@ -624,7 +675,7 @@ async fn the_openapi_spec_documents_every_route() {
         .sum();
     assert_eq!(
         documented,
-        web::ROUTES.len(),
+        web::routes().len(),
         "the spec documents a route the router does not serve"
     );
     for schema in [
@@ -649,10 +700,11 @@ async fn the_openapi_spec_documents_every_route() {
 #[tokio::test]
 async fn every_listed_route_is_routed() {
     let api = Api::new(TaskerConfig::default()).await;
-    for (method, path) in web::ROUTES {
+    for route in web::routes() {
+        let (method, path) = (route.method.as_str(), route.path.as_str());
         let uri = concrete(path, Uuid::now_v7(), Uuid::now_v7());
         let req = Request::builder()
-            .method(*method)
+            .method(method)
             .uri(&uri)
             .header("content-type", "application/json")
             .body(Body::from("{}"))

@@ -1,9 +1,10 @@
 //! Authentication and authorization of API requests.
 //!
 //! Credentials are a bearer JWT (RS256 or HS256; issuer, audience and expiry checked,
-//! permissions in a configurable claim) or an `X-API-Key`. Each route needs one
-//! permission ([`required_permission`]); `resource:*` grants every action on a resource.
-//! Without credentials a protected route answers 401, without the permission 403.
+//! permissions in a configurable claim) or an `X-API-Key`. Each route declares what it
+//! needs in its `#[utoipa::path]` ([`super::routing`]); [`required_permission`] looks it up.
+//! `resource:*` grants every action on a resource. Without credentials a protected route
+//! answers 401, without the permission 403.
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tasker_shared::auth::grants;
 use tasker_shared::config::AuthConfig;
 
-use super::{ApiError, AppState};
+use super::{Access, ApiError, AppState, routing};
 
 /// Who made a request, and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,40 +208,28 @@ impl Authenticator {
     }
 }
 
-/// What a route needs: `Some(permission)`, `Some("")` for "any valid credentials", or
-/// `None` for public.
+/// What a request needs: `Some(permission)`, `Some("")` for "any valid credentials", or
+/// `None` for public. `path` is the route's path template when the request matched one.
+///
+/// A declared route needs what it declares ([`Access`]). The OpenAPI document and its UI
+/// under `/api-docs` need what an operations route needs. A request that matches no
+/// declared route (it answers 404 or 405) needs valid credentials under `/v1` and nothing
+/// elsewhere.
 pub fn required_permission(
     method: &Method,
     path: &str,
     public_operations: bool,
 ) -> Option<&'static str> {
-    let operations = path == "/health"
-        || path.starts_with("/health/")
-        || path == "/metrics"
-        || path.starts_with("/api-docs");
-    if operations {
-        return if public_operations { None } else { Some("") };
-    }
-    let p = match (method.as_str(), path) {
-        ("POST", "/v1/tasks") => "tasks:create",
-        ("GET", "/v1/tasks") => "tasks:list",
-        ("GET", "/v1/tasks/{task_uuid}") | ("GET", "/v1/tasks/{task_uuid}/summary") => "tasks:read",
-        ("DELETE", "/v1/tasks/{task_uuid}") => "tasks:cancel",
-        ("PATCH", "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}") => "steps:resolve",
-        ("GET", p) if p.starts_with("/v1/tasks/{task_uuid}/workflow_steps") => "steps:read",
-        ("GET", p) if p.starts_with("/v1/templates") => "templates:read",
-        ("PATCH", p) if p.starts_with("/v1/dlq") => "dlq:update",
-        ("GET", p) if p.starts_with("/v1/dlq") => "dlq:read",
-        ("GET", "/config") => "system:config_read",
-        _ => {
-            return if path.starts_with("/v1") {
-                Some("")
-            } else {
-                None
-            };
-        }
+    let access = match routing::find(method, path) {
+        Some(route) => route.access,
+        None if path.starts_with(crate::openapi::PREFIX) => Access::Operations,
+        None if path.starts_with("/v1") => return Some(""),
+        None => return None,
     };
-    Some(p)
+    match access {
+        Access::Operations => (!public_operations).then_some(""),
+        Access::Permission(permission) => Some(permission),
+    }
 }
 
 /// Middleware: authenticates and authorizes every routed request.

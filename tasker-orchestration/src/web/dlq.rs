@@ -26,7 +26,7 @@ const STATUSES: [&str; 4] = [
 ];
 
 /// `GET /v1/dlq?resolution_status=&limit=50&offset=0`: entries, newest first.
-#[utoipa::path(get, path = "/v1/dlq", tag = "dlq",
+#[utoipa::path(get, path = "/v1/dlq", tag = "dlq", security(("permission" = ["dlq:read"])),
     params(("resolution_status" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "1-1000, default 50"), ("offset" = Option<i64>, Query)),
     responses((status = 200, body = Vec<tasker_shared::api::DlqEntry>), (status = 400, body = tasker_shared::api::ErrorResponse)))]
 pub async fn list_dlq(
@@ -80,7 +80,7 @@ pub(super) fn entry(r: DlqRow) -> DlqEntry {
 }
 
 /// `GET /v1/dlq/task/{task_uuid}`: the task's newest entry.
-#[utoipa::path(get, path = "/v1/dlq/task/{task_uuid}", tag = "dlq", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+#[utoipa::path(get, path = "/v1/dlq/task/{task_uuid}", tag = "dlq", security(("permission" = ["dlq:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
     responses((status = 200, body = tasker_shared::api::DlqEntry), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn dlq_for_task(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ pub async fn dlq_for_task(
 }
 
 /// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`: record investigation progress.
-#[utoipa::path(patch, path = "/v1/dlq/entry/{dlq_entry_uuid}", tag = "dlq",
+#[utoipa::path(patch, path = "/v1/dlq/entry/{dlq_entry_uuid}", tag = "dlq", security(("permission" = ["dlq:update"])),
     params(("dlq_entry_uuid" = uuid::Uuid, Path)), request_body = tasker_shared::api::DlqUpdateRequest,
     responses((status = 200, body = tasker_shared::api::DlqEntry), (status = 404, body = tasker_shared::api::ErrorResponse), (status = 409, body = tasker_shared::api::ErrorResponse), (status = 422, body = tasker_shared::api::ErrorResponse)))]
 pub async fn update_dlq_entry(
@@ -145,7 +145,7 @@ pub async fn update_dlq_entry(
 }
 
 /// `GET /v1/dlq/stats`.
-#[utoipa::path(get, path = "/v1/dlq/stats", tag = "dlq",
+#[utoipa::path(get, path = "/v1/dlq/stats", tag = "dlq", security(("permission" = ["dlq:read"])),
     responses((status = 200, body = tasker_shared::api::DlqStatsResponse)))]
 pub async fn dlq_stats(State(state): State<AppState>) -> Result<Json<DlqStatsResponse>, ApiError> {
     let (by_reason, by_status, oldest) = dlq::stats(&state.pool).await?;

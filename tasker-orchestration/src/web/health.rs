@@ -19,7 +19,7 @@ use tasker_shared::messaging::{
 use super::{ApiError, AppState};
 
 /// `GET /health`: 200 with `healthy` when the database answers, else 503 `unhealthy`.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "health", security(()),
     responses((status = 200, body = tasker_shared::api::HealthResponse), (status = 503, body = tasker_shared::api::HealthResponse)))]
 pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
     let ok = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
@@ -38,7 +38,7 @@ pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<He
 }
 
 /// `GET /health/live`: the process answers (no dependencies checked).
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = tasker_shared::api::HealthResponse)))]
+#[utoipa::path(get, path = "/health/live", tag = "health", security(()), responses((status = 200, body = tasker_shared::api::HealthResponse)))]
 pub async fn live() -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "alive".into(),
@@ -115,14 +115,14 @@ fn readiness(
 }
 
 /// `GET /health/ready`: the database answers, migrations are applied, queues exist.
-#[utoipa::path(get, path = "/health/ready", tag = "health",
+#[utoipa::path(get, path = "/health/ready", tag = "health", security(()),
     responses((status = 200, body = tasker_shared::api::ReadinessResponse), (status = 503, body = tasker_shared::api::ReadinessResponse)))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadinessResponse>) {
     readiness(checks(&state).await, None)
 }
 
 /// `GET /health/detailed`: readiness plus version, settings and pool usage.
-#[utoipa::path(get, path = "/health/detailed", tag = "health",
+#[utoipa::path(get, path = "/health/detailed", tag = "health", security(()),
     responses((status = 200, body = tasker_shared::api::ReadinessResponse), (status = 503, body = tasker_shared::api::ReadinessResponse)))]
 pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<ReadinessResponse>) {
     let c = &state.config;
@@ -137,7 +137,7 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Readin
 }
 
 /// `GET /metrics`: Prometheus text, with queue depths sampled now.
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 404, description = "Metrics disabled", body = tasker_shared::api::ErrorResponse)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.prometheus else {
@@ -159,7 +159,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// `GET /config`: the effective configuration with secrets redacted, when
 /// `web.config_endpoint_enabled` is true.
-#[utoipa::path(get, path = "/config", tag = "system",
+#[utoipa::path(get, path = "/config", tag = "system", security(("permission" = ["system:config_read"])),
     responses((status = 200, description = "The effective configuration, secrets redacted", body = serde_json::Value),
         (status = 404, description = "web.config_endpoint_enabled is false", body = tasker_shared::api::ErrorResponse)))]
 pub async fn config(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

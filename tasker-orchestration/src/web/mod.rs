@@ -1,4 +1,8 @@
 //! The REST API. [`app`] builds the router, so tests can call it without a port.
+//!
+//! Each route is declared once, by its handler's `#[utoipa::path]` (method, path,
+//! documentation and permission); [`routing`] derives the router, the route list
+//! ([`routes`]), the permission lookup and the OpenAPI paths from those declarations.
 
 pub mod auth;
 mod backpressure;
@@ -6,6 +10,7 @@ pub(crate) mod dlq;
 mod error;
 pub(crate) mod health;
 mod layers;
+pub(crate) mod routing;
 pub(crate) mod steps;
 pub(crate) mod tasks;
 pub(crate) mod templates;
@@ -13,7 +18,6 @@ pub(crate) mod templates;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, patch};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
@@ -22,6 +26,7 @@ use tasker_shared::config::TaskerConfig;
 pub use auth::{Authenticator, Principal};
 pub use backpressure::QueueDepths;
 pub use error::{ApiError, ApiJson, ApiQuery};
+pub use routing::{Access, Route, routes};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -66,75 +71,9 @@ impl AppState {
     }
 }
 
-/// Every route the API serves, as (method, path template). Tests check that each is
-/// routed, documented in the OpenAPI spec, and guarded by the right permission.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/health/live"),
-    ("GET", "/health/ready"),
-    ("GET", "/health/detailed"),
-    ("GET", "/metrics"),
-    ("GET", "/config"),
-    ("POST", "/v1/tasks"),
-    ("GET", "/v1/tasks"),
-    ("GET", "/v1/tasks/{task_uuid}"),
-    ("DELETE", "/v1/tasks/{task_uuid}"),
-    ("GET", "/v1/tasks/{task_uuid}/summary"),
-    ("GET", "/v1/tasks/{task_uuid}/workflow_steps"),
-    ("GET", "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}"),
-    ("PATCH", "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}"),
-    (
-        "GET",
-        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
-    ),
-    ("GET", "/v1/templates"),
-    ("GET", "/v1/templates/{namespace}/{name}/{version}"),
-    ("GET", "/v1/dlq"),
-    ("GET", "/v1/dlq/stats"),
-    ("GET", "/v1/dlq/task/{task_uuid}"),
-    ("PATCH", "/v1/dlq/entry/{dlq_entry_uuid}"),
-];
-
 /// The router with every route and the request layers (request id, timeout, body
 /// limit, CORS, authentication).
 pub fn app(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/health", get(health::health_check))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/health/detailed", get(health::detailed))
-        .route("/metrics", get(health::metrics))
-        .route("/config", get(health::config))
-        .route("/v1/tasks", get(tasks::list_tasks).post(tasks::create_task))
-        .route(
-            "/v1/tasks/{task_uuid}",
-            get(tasks::get_task).delete(tasks::cancel_task),
-        )
-        .route("/v1/tasks/{task_uuid}/summary", get(tasks::task_summary))
-        .route(
-            "/v1/tasks/{task_uuid}/workflow_steps",
-            get(steps::list_steps),
-        )
-        .route(
-            "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-            get(steps::get_step).patch(steps::act_on_step),
-        )
-        .route(
-            "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
-            get(steps::step_audit),
-        )
-        .route("/v1/templates", get(templates::list_templates))
-        .route(
-            "/v1/templates/{namespace}/{name}/{version}",
-            get(templates::get_template),
-        )
-        .route("/v1/dlq", get(dlq::list_dlq))
-        .route("/v1/dlq/stats", get(dlq::dlq_stats))
-        .route("/v1/dlq/task/{task_uuid}", get(dlq::dlq_for_task))
-        .route(
-            "/v1/dlq/entry/{dlq_entry_uuid}",
-            patch(dlq::update_dlq_entry),
-        )
-        .merge(crate::openapi::routes());
+    let routes = routing::router().merge(crate::openapi::routes());
     layers::apply(routes, state)
 }

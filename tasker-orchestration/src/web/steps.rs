@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, AppState};
 use crate::lifecycle::step_actions::{self, StepActionError};
 
 /// `GET /v1/tasks/{task_uuid}/workflow_steps`.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", security(("permission" = ["steps:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
     responses((status = 200, body = Vec<tasker_shared::api::StepResponse>), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn list_steps(
     State(state): State<AppState>,
@@ -30,7 +30,7 @@ pub async fn list_steps(
 }
 
 /// `GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps", params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps", security(("permission" = ["steps:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
     responses((status = 200, body = tasker_shared::api::StepResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn get_step(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub async fn get_step(
 }
 
 /// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`: an operator action.
-#[utoipa::path(patch, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps", params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
+#[utoipa::path(patch, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps", security(("permission" = ["steps:resolve"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
     request_body = tasker_shared::api::StepManualAction,
     responses((status = 200, body = tasker_shared::api::StepResponse), (status = 404, body = tasker_shared::api::ErrorResponse),
         (status = 409, description = "The step or task does not allow the action", body = tasker_shared::api::ErrorResponse), (status = 422, body = tasker_shared::api::ErrorResponse)))]
@@ -83,7 +83,7 @@ pub async fn act_on_step(
 
 /// `GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit`: the step's history,
 /// oldest first, with actors and reasons.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps", params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps", security(("permission" = ["steps:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("step_uuid" = uuid::Uuid, Path, description = "The step")),
     responses((status = 200, body = Vec<tasker_shared::api::StepAuditResponse>), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn step_audit(
     State(state): State<AppState>,

@@ -17,7 +17,7 @@ use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::lifecycle::task_initializer::{CreateTaskError, create_task as initialize};
 
 /// `POST /v1/tasks`: 201 with the task.
-#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = tasker_shared::api::TaskRequest,
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", security(("permission" = ["tasks:create"])), request_body = tasker_shared::api::TaskRequest,
     responses((status = 201, description = "Created", body = tasker_shared::api::TaskResponse),
         (status = 400, description = "Malformed JSON", body = tasker_shared::api::ErrorResponse), (status = 404, description = "Unknown template or version", body = tasker_shared::api::ErrorResponse),
         (status = 409, description = "Duplicate identity; `existing_task_uuid` names the task", body = tasker_shared::api::ErrorResponse),
@@ -60,7 +60,7 @@ pub async fn create_task(
 }
 
 /// `GET /v1/tasks/{task_uuid}`.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", security(("permission" = ["tasks:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
     responses((status = 200, body = tasker_shared::api::TaskResponse), (status = 400, description = "Not a UUID", body = tasker_shared::api::ErrorResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn get_task(
     State(state): State<AppState>,
@@ -190,7 +190,7 @@ pub struct CancelParams {
 }
 
 /// `DELETE /v1/tasks/{task_uuid}`: cancels the task and answers with it.
-#[utoipa::path(delete, path = "/v1/tasks/{task_uuid}", tag = "tasks",
+#[utoipa::path(delete, path = "/v1/tasks/{task_uuid}", tag = "tasks", security(("permission" = ["tasks:cancel"])),
     params(("task_uuid" = uuid::Uuid, Path, description = "The task"), ("reason" = Option<String>, Query, description = "Why"), ("cancelled_by" = Option<String>, Query, description = "Who")),
     responses((status = 200, description = "Cancelled", body = tasker_shared::api::TaskResponse), (status = 404, body = tasker_shared::api::ErrorResponse),
         (status = 409, description = "The task already ended", body = tasker_shared::api::ErrorResponse)))]
@@ -232,7 +232,7 @@ pub struct ListParams {
 
 /// `GET /v1/tasks?namespace=&status=&initiator=&source_system=&page=1&per_page=25`:
 /// newest first, without their steps.
-#[utoipa::path(get, path = "/v1/tasks", tag = "tasks",
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", security(("permission" = ["tasks:list"])),
     params(("page" = Option<u32>, Query, description = "From 1"), ("per_page" = Option<u32>, Query, description = "1-100, default 25"),
         ("namespace" = Option<String>, Query), ("status" = Option<String>, Query, description = "A task state"),
         ("initiator" = Option<String>, Query), ("source_system" = Option<String>, Query)),
@@ -279,7 +279,7 @@ pub async fn list_tasks(
 }
 
 /// `GET /v1/tasks/{task_uuid}/summary`: a compact view for dashboards.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/summary", tag = "tasks", params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/summary", tag = "tasks", security(("permission" = ["tasks:read"])), params(("task_uuid" = uuid::Uuid, Path, description = "The task")),
     responses((status = 200, body = tasker_shared::api::TaskSummaryResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn task_summary(
     State(state): State<AppState>,

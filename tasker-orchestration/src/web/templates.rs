@@ -27,7 +27,7 @@ fn summary(row: &NamedTaskRow) -> TemplateSummary {
 }
 
 /// `GET /v1/templates`: namespaces and every registered template version.
-#[utoipa::path(get, path = "/v1/templates", tag = "templates",
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", security(("permission" = ["templates:read"])),
     responses((status = 200, body = tasker_shared::api::TemplateListResponse)))]
 pub async fn list_templates(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ pub async fn list_templates(
 }
 
 /// `GET /v1/templates/{namespace}/{name}/{version}`.
-#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates", security(("permission" = ["templates:read"])),
     params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = tasker_shared::api::TemplateResponse), (status = 404, body = tasker_shared::api::ErrorResponse)))]
 pub async fn get_template(

@@ -17,7 +17,8 @@ use tasker_orchestration::OrchestrationCore;
 use tasker_orchestration::lifecycle::task_initializer::create_task;
 use tasker_shared::api::TaskRequest;
 use tasker_shared::config::TaskerConfig;
-use tasker_shared::database::{step, transition};
+use tasker_shared::database::step::read as steps;
+use tasker_shared::database::task::transition::SETTLED_CHANNEL;
 use tasker_worker::WorkerBuilder;
 
 use crate::embedded_pg::EmbeddedPostgres;
@@ -179,7 +180,7 @@ async fn wait_for_port(bind: SocketAddr) {
 /// Runs linear_workflow once and describes the outcome.
 async fn demo(pool: &sqlx::PgPool) -> anyhow::Result<String> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(transition::SETTLED_CHANNEL).await?;
+    listener.listen(SETTLED_CHANNEL).await?;
     let started = Instant::now();
     let request = TaskRequest::new(
         "examples",
@@ -203,7 +204,7 @@ async fn demo(pool: &sqlx::PgPool) -> anyhow::Result<String> {
     .await
     .context("no outcome within 30 s")??;
     let elapsed = started.elapsed();
-    let last = step::list_for_task(pool, created.task_uuid)
+    let last = steps::list_for_task(pool, created.task_uuid)
         .await?
         .into_iter()
         .find(|s| s.readiness.name == "linear_step_4")

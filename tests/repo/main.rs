@@ -11,6 +11,7 @@ use serde_json::Value;
 
 mod crate_graph;
 mod tidy;
+mod where_is;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -120,8 +120,8 @@ impl StepContext {
     }
 }
 
-impl From<tasker_shared::database::step::ClaimedStep> for StepContext {
-    fn from(c: tasker_shared::database::step::ClaimedStep) -> Self {
+impl From<tasker_shared::database::step::claim::ClaimedStep> for StepContext {
+    fn from(c: tasker_shared::database::step::claim::ClaimedStep) -> Self {
         Self {
             task_uuid: c.task_uuid,
             step_uuid: c.step_uuid,

@@ -8,8 +8,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::step;
+use pgmq_notify::QueueName;
+use tasker_shared::database::step::{claim, message};
 
 use super::Runtime;
 use super::fetch::ClaimedMessage;
@@ -59,7 +59,7 @@ impl Runtime {
     async fn run_claimed(
         &self,
         attempt: &StepAttempt,
-        claimed: step::ClaimedStep,
+        claimed: claim::ClaimedStep,
         lease_left: Option<Duration>,
     ) -> Result<()> {
         let namespace = claimed.namespace.clone();
@@ -145,7 +145,7 @@ impl Runtime {
                     _ = tokio::time::sleep(next) => {}
                 }
                 next = every;
-                if let Err(error) = PgmqClient::set_vt(&pool, &queue, msg_id, vt).await {
+                if let Err(error) = message::extend_lease(&pool, &queue, msg_id, vt).await {
                     tracing::warn!(%error, msg_id, "extending the lease failed");
                 }
             }
@@ -163,10 +163,10 @@ impl Runtime {
         attempt: i32,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        if step::release(&mut tx, step_uuid, attempt, &self.worker_id).await? {
+        if claim::release(&mut tx, step_uuid, attempt, &self.worker_id).await? {
             // Notified, as a send is: a worker that relies on notifications alone
             // (`EventDrivenOnly`) must hear that the step is back.
-            PgmqClient::give_back(&mut *tx, queue, msg_id).await?;
+            message::give_back(&mut *tx, queue, msg_id).await?;
         }
         tx.commit().await?;
         tracing::info!(%step_uuid, attempt, "step given back: the worker is shutting down");

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use pgmq_notify::consumer::DirectedIds;
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::claim::{self, Delivery};
-use tasker_shared::database::step;
+use pgmq_notify::QueueName;
+use tasker_shared::database::step::{self, claim, handoff, message};
+use tasker_shared::database::step::claim::Delivery;
 use tasker_shared::messaging::StepMessage;
 
 use super::Runtime;
@@ -43,7 +43,7 @@ impl Runtime {
         // Handed steps a scan found beyond the free slots of its fetch come first.
         let mut found = self.handed.take_backlog(&queue);
         if let (Some(handoff), true) = (&self.handoff, directed.missed) {
-            match claim::handed_ids(&self.pool, &queue, handoff.token).await {
+            match handoff::ids(&self.pool, &queue, handoff.token).await {
                 Ok(ids) => found.extend(ids),
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps after lost notifications failed; they return when their lease ends")
@@ -136,7 +136,7 @@ impl Runtime {
                     actual,
                 } => {
                     tracing::debug!(%step_uuid, ?actual, "stale step message dropped");
-                    if let Err(error) = PgmqClient::delete(&self.pool, &queue, msg_id).await {
+                    if let Err(error) = message::delete(&self.pool, &queue, msg_id).await {
                         tracing::warn!(%error, msg_id, "dropping a stale step message failed; it will come back");
                     }
                 }
@@ -146,7 +146,7 @@ impl Runtime {
                 }
                 Delivery::Unreadable { msg_id, body } => {
                     tracing::error!(%queue, msg_id, %body, "unreadable step message archived");
-                    if let Err(error) = PgmqClient::archive(&self.pool, &queue, msg_id).await {
+                    if let Err(error) = message::archive(&self.pool, &queue, msg_id).await {
                         tracing::warn!(%error, msg_id, "archiving an unreadable step message failed; it will come back");
                     }
                 }
@@ -162,19 +162,19 @@ impl Runtime {
         &self,
         queue: &QueueName,
         msg_id: i64,
-        step: &step::ClaimedStep,
+        step: &claim::ClaimedStep,
     ) -> Result<()> {
         tracing::error!(step_uuid = %step.step_uuid, attempt = step.attempt, max_attempts = step.max_attempts, "step failed: every attempt was lost with its worker");
         let result = executor::lost_worker_result(step, &self.worker_id);
-        let message = step.message();
+        let step_message = step.message();
         let mut tx = self.pool.begin().await?;
-        if step::record_result(&mut tx, step.step_uuid, step.attempt, &result)
+        if step::result::record(&mut tx, step.step_uuid, step.attempt, &result)
             .await?
             .applied()
         {
-            PgmqClient::send_with_notify(&mut *tx, &self.results_queue, &message, 0).await?;
+            message::send_result(&mut *tx, &self.results_queue, &step_message).await?;
         }
-        PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+        message::delete(&mut *tx, queue, msg_id).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Handoffs, the worker's side: the orchestration claims a ready child for this process
 //! in the transaction that completes its parent and names it on the process's channel;
-//! the worker loads it with a read ([`claim::handed`]) instead of claiming it.
+//! the worker loads it with a read ([`handoff::load`]) instead of claiming it.
 //!
 //! The process holds the ids of the handed steps it has loaded until their handling
 //! ends, so a scan after lost notifications never loads a step running here a second
@@ -12,8 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::claim::{self, Delivery};
+use pgmq_notify::QueueName;
+use tasker_shared::database::step::claim::Delivery;
+use tasker_shared::database::step::{handoff, message};
 
 use super::Runtime;
 use super::fetch::ClaimedMessage;
@@ -80,7 +81,7 @@ impl Runtime {
             .filter(|id| !self.handed.is_held(queue, *id))
             .collect();
         let mut conn = self.pool.acquire().await?;
-        let mut deliveries = claim::handed(&mut conn, queue, token, &msg_ids).await?;
+        let mut deliveries = handoff::load(&mut conn, queue, token, &msg_ids).await?;
         // A step that waited for a slot through most of its lease gets a whole lease
         // before it runs (one write, for these alone): with only moments left, another
         // worker could take it over before the lease keeper's first extension. Those
@@ -98,7 +99,7 @@ impl Runtime {
             })
             .collect();
         if !short.is_empty() {
-            let extended = PgmqClient::extend_unread(
+            let extended = message::extend_unread(
                 &mut *conn,
                 queue,
                 &short,
@@ -161,7 +162,7 @@ impl Runtime {
         };
         let deadline = Instant::now() + OFFER_DRAIN;
         loop {
-            match claim::offers_queued(&self.pool, &self.results_queue, handoff.token).await {
+            match handoff::offers_queued(&self.pool, &self.results_queue, handoff.token).await {
                 Ok(0) => break,
                 Ok(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -180,7 +181,7 @@ impl Runtime {
             }
         }
         for queue in &self.queues {
-            let ids = match claim::handed_ids(&self.pool, queue, handoff.token).await {
+            let ids = match handoff::ids(&self.pool, queue, handoff.token).await {
                 Ok(ids) => ids,
                 Err(error) => {
                     tracing::warn!(%error, %queue, "looking for handed steps to give back failed; they return when their lease ends");

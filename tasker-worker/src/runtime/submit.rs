@@ -9,8 +9,8 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::{step, submit};
+use pgmq_notify::QueueName;
+use tasker_shared::database::step::{message, result};
 use tasker_shared::messaging::StepMessage;
 use tasker_shared::results::StepExecutionResult;
 use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
@@ -64,7 +64,7 @@ impl Runtime {
 
     /// Submits the results handlers hand in, batching those that arrive while a
     /// submission is under way: one statement and one commit for all of them
-    /// ([`submit::batch`]). A lone result goes alone, exactly as before; a batch that
+    /// ([`result::submit_many`]). A lone result goes alone, exactly as before; a batch that
     /// fails for any reason is redone result by result, each with its retries.
     pub(super) async fn run_submitter(
         self: Arc<Self>,
@@ -132,7 +132,7 @@ impl Runtime {
         }
     }
 
-    /// [`submit::batch`] for results of one queue; the outer error is the batch's, the
+    /// [`result::submit_many`] for results of one queue; the outer error is the batch's, the
     /// inner ones are each result's after its conflict handling.
     async fn submit_together(&self, group: &[SubmitRequest]) -> Result<Vec<Result<()>>> {
         let queue = &group[0].attempt.queue;
@@ -140,10 +140,10 @@ impl Runtime {
             .iter()
             .map(|r| self.result_message(&r.attempt.message, r.result.success))
             .collect::<Result<Vec<_>>>()?;
-        let items: Vec<submit::Submission<'_>> = group
+        let items: Vec<result::Submission<'_>> = group
             .iter()
             .zip(&messages)
-            .map(|(r, message)| submit::Submission {
+            .map(|(r, message)| result::Submission {
                 step_uuid: r.attempt.message.step_uuid,
                 attempt: r.attempt.attempt,
                 result: &r.result,
@@ -152,7 +152,7 @@ impl Runtime {
             })
             .collect();
         let mut conn = self.pool.acquire().await?;
-        let outcomes = submit::batch(&mut conn, queue, &self.results_queue, &items).await?;
+        let outcomes = result::submit_many(&mut conn, queue, &self.results_queue, &items).await?;
         let mut replies = Vec::with_capacity(group.len());
         for (request, outcome) in group.iter().zip(outcomes) {
             replies.push(
@@ -197,13 +197,13 @@ impl Runtime {
         // saves the BEGIN and COMMIT round trips.
         let mut conn = self.pool.acquire().await?;
         let message = self.result_message(&attempt.message, result.success)?;
-        let handover = step::Handover {
+        let handover = result::Handover {
             worker_queue: &attempt.queue,
             msg_id: attempt.msg_id,
             results_queue: &self.results_queue,
             message: &message,
         };
-        let outcome = step::submit_result(
+        let outcome = result::submit_one(
             &mut conn,
             attempt.message.step_uuid,
             attempt.attempt,
@@ -245,7 +245,7 @@ impl Runtime {
                             | WorkflowStepState::WaitingForRetry
                     )
                 ) {
-                    PgmqClient::delete(conn, &attempt.queue, attempt.msg_id).await?;
+                    message::delete(conn, &attempt.queue, attempt.msg_id).await?;
                 }
                 tracing::warn!(%step_uuid, attempt = number, ?actual, "result of a stale attempt discarded");
             }

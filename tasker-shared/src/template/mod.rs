@@ -15,11 +15,13 @@
 //! assert_eq!(template.steps[0].name, "greet");
 //! ```
 
+mod cycle;
+mod error;
 mod model;
 mod validate;
 
+pub use error::{TemplateError, TemplateProblem};
 pub use model::{
     BackoffKind, HandlerDefinition, IdentityStrategy, LifecycleConfig, RetryPolicy, StepDefinition,
     TaskTemplate,
 };
-pub use validate::{TemplateError, TemplateProblem};

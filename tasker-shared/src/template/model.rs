@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::validate::{self, TemplateError};
+use super::error::TemplateError;
+use super::validate;
 
 /// A workflow: a DAG of named steps, each run by a handler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,56 +1,14 @@
-use std::collections::{BTreeMap, BTreeSet};
+//! The rules a template must follow: names and sizes of the template and of each step,
+//! sane retry and lifecycle settings, dependencies on known steps and no cycle. Every
+//! problem is reported, not just the first.
 
-use super::model::TaskTemplate;
+use std::collections::BTreeSet;
 
-/// One thing wrong with a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateProblem {
-    /// The step concerned, when the problem is with a step.
-    pub step: Option<String>,
-    /// What is wrong, in a sentence.
-    pub message: String,
-}
+use super::cycle::find_cycle;
+use super::error::{TemplateError, TemplateProblem};
+use super::model::{LifecycleConfig, StepDefinition, TaskTemplate};
 
-impl std::fmt::Display for TemplateProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.step {
-            Some(step) => write!(f, "step '{step}': {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-/// Why a template was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    /// The YAML could not be read into a template.
-    #[error("{origin}: {message}")]
-    Parse {
-        /// Where the template came from (a file path, say).
-        origin: String,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// The template parsed but breaks the rules.
-    #[error("{origin}: template '{template}' is invalid:\n{}", format_problems(.problems))]
-    Invalid {
-        /// Where the template came from (a file path, say).
-        origin: String,
-        /// The template's name.
-        template: String,
-        /// Every problem found, one per line.
-        problems: Vec<TemplateProblem>,
-    },
-}
-
-fn format_problems(problems: &[TemplateProblem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
+/// `s` is 1-`max` bytes of a-z, 0-9, '_' or one of `extra`.
 fn is_ident(s: &str, max: usize, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= max
@@ -62,145 +20,23 @@ fn is_ident(s: &str, max: usize, extra: &[u8]) -> bool {
 /// The longest staleness limit a template may set: ten years, in minutes.
 const MAX_LIFECYCLE_MINUTES: u32 = 10 * 365 * 24 * 60;
 
+/// Checks every rule; the problems come in order: the template's own fields, then each
+/// step's, then a cycle.
 pub(super) fn validate(t: &TaskTemplate, source: &str) -> Result<(), TemplateError> {
-    let mut problems = Vec::new();
-    let mut top = |message: String| {
-        problems.push(TemplateProblem {
+    let mut problems: Vec<TemplateProblem> = template_problems(t)
+        .into_iter()
+        .map(|message| TemplateProblem {
             step: None,
             message,
         })
-    };
-
-    if !is_ident(&t.name, 64, b"-") {
-        top(format!(
-            "name {:?} must be 1-64 characters of a-z, 0-9, '_' or '-'",
-            t.name
-        ));
-    }
-    if !is_ident(&t.namespace_name, 29, b"") {
-        top(format!(
-            "namespace_name {:?} must be 1-29 characters of a-z, 0-9 or '_'",
-            t.namespace_name
-        ));
-    }
-    if t.version.is_empty()
-        || t.version.len() > 32
-        || !t
-            .version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-    {
-        top(format!(
-            "version {:?} must be 1-32 characters of letters, digits, '.', '_', '+' or '-'",
-            t.version
-        ));
-    }
-    if t.steps.is_empty() {
-        top("has no steps".to_string());
-    }
-    if let Some(lifecycle) = &t.lifecycle {
-        let limits = [
-            ("max_blocked_minutes", lifecycle.max_blocked_minutes),
-            (
-                "max_waiting_for_dependencies_minutes",
-                lifecycle.max_waiting_for_dependencies_minutes,
-            ),
-            (
-                "max_waiting_for_retry_minutes",
-                lifecycle.max_waiting_for_retry_minutes,
-            ),
-            (
-                "max_steps_in_process_minutes",
-                lifecycle.max_steps_in_process_minutes,
-            ),
-        ];
-        for (field, value) in limits {
-            if value.is_some_and(|m| m > MAX_LIFECYCLE_MINUTES) {
-                top(format!(
-                    "lifecycle.{field} must be at most {MAX_LIFECYCLE_MINUTES} (ten years)"
-                ));
-            }
-        }
-    }
-
-    let mut step_problem = |step: &str, message: String| {
-        problems.push(TemplateProblem {
-            step: Some(step.to_string()),
-            message,
-        })
-    };
-
-    let mut seen = BTreeSet::new();
-    for step in &t.steps {
-        if !is_ident(&step.name, 128, b"-.") {
-            step_problem(
-                &step.name,
-                "name must be 1-128 characters of a-z, 0-9, '_', '-' or '.'".to_string(),
-            );
-        }
-        if !seen.insert(step.name.as_str()) {
-            step_problem(&step.name, "is defined more than once".to_string());
-        }
-        let callable = step.handler.callable.trim();
-        if callable.is_empty() || callable.len() > 255 {
-            step_problem(
-                &step.name,
-                "handler.callable must be 1-255 characters".to_string(),
-            );
-        }
-        if !step.handler.initialization.is_object() {
-            step_problem(
-                &step.name,
-                "handler.initialization must be a mapping".to_string(),
-            );
-        }
-        if step.retry.max_attempts == 0 {
-            step_problem(
-                &step.name,
-                "retry.max_attempts must be at least 1".to_string(),
-            );
-        }
-        if step.retry.max_attempts > 1000 {
-            step_problem(
-                &step.name,
-                "retry.max_attempts must be at most 1000".to_string(),
-            );
-        }
-        if step.retry.backoff_base_ms > step.retry.max_backoff_ms {
-            step_problem(
-                &step.name,
-                format!(
-                    "retry.backoff_base_ms ({}) is larger than retry.max_backoff_ms ({})",
-                    step.retry.backoff_base_ms, step.retry.max_backoff_ms
-                ),
-            );
-        }
-        if step.retry.max_backoff_ms > i32::MAX as u64 {
-            step_problem(&step.name, "retry.max_backoff_ms is too large".to_string());
-        }
-        if step.timeout_seconds == Some(0) {
-            step_problem(&step.name, "timeout_seconds must be at least 1".to_string());
-        }
-        let mut deps = BTreeSet::new();
-        for dep in &step.dependencies {
-            if dep == &step.name {
-                step_problem(&step.name, "depends on itself".to_string());
-            } else if !t.steps.iter().any(|s| &s.name == dep) {
-                step_problem(&step.name, format!("depends on unknown step '{dep}'"));
-            }
-            if !deps.insert(dep.as_str()) {
-                step_problem(&step.name, format!("lists dependency '{dep}' twice"));
-            }
-        }
-    }
-
+        .collect();
+    problems.extend(step_problems(t));
     if let Some(cycle) = find_cycle(t) {
         problems.push(TemplateProblem {
             step: Some(cycle[0].clone()),
             message: format!("is part of a dependency cycle: {}", cycle.join(" -> ")),
         });
     }
-
     if problems.is_empty() {
         Ok(())
     } else {
@@ -212,62 +48,148 @@ pub(super) fn validate(t: &TaskTemplate, source: &str) -> Result<(), TemplateErr
     }
 }
 
-/// A dependency cycle, as a path that starts and ends at the same step.
-fn find_cycle(t: &TaskTemplate) -> Option<Vec<String>> {
-    let deps: BTreeMap<&str, Vec<&str>> = t
-        .steps
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                s.dependencies
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|d| *d != s.name)
-                    .collect(),
-            )
+/// The template's own fields: its name, namespace and version, that it has steps, and its
+/// lifecycle limits.
+fn template_problems(t: &TaskTemplate) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !is_ident(&t.name, 64, b"-") {
+        problems.push(format!(
+            "name {:?} must be 1-64 characters of a-z, 0-9, '_' or '-'",
+            t.name
+        ));
+    }
+    if !is_ident(&t.namespace_name, 29, b"") {
+        problems.push(format!(
+            "namespace_name {:?} must be 1-29 characters of a-z, 0-9 or '_'",
+            t.namespace_name
+        ));
+    }
+    if !is_version(&t.version) {
+        problems.push(format!(
+            "version {:?} must be 1-32 characters of letters, digits, '.', '_', '+' or '-'",
+            t.version
+        ));
+    }
+    if t.steps.is_empty() {
+        problems.push("has no steps".to_string());
+    }
+    if let Some(lifecycle) = &t.lifecycle {
+        problems.extend(lifecycle_problems(lifecycle));
+    }
+    problems
+}
+
+/// `v` is 1-32 bytes of letters, digits, '.', '_', '+' or '-'.
+fn is_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 32
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+/// Each staleness limit is at most ten years.
+fn lifecycle_problems(lifecycle: &LifecycleConfig) -> Vec<String> {
+    let limits = [
+        ("max_blocked_minutes", lifecycle.max_blocked_minutes),
+        (
+            "max_waiting_for_dependencies_minutes",
+            lifecycle.max_waiting_for_dependencies_minutes,
+        ),
+        (
+            "max_waiting_for_retry_minutes",
+            lifecycle.max_waiting_for_retry_minutes,
+        ),
+        (
+            "max_steps_in_process_minutes",
+            lifecycle.max_steps_in_process_minutes,
+        ),
+    ];
+    limits
+        .into_iter()
+        .filter(|(_, value)| value.is_some_and(|m| m > MAX_LIFECYCLE_MINUTES))
+        .map(|(field, _)| {
+            format!("lifecycle.{field} must be at most {MAX_LIFECYCLE_MINUTES} (ten years)")
         })
-        .collect();
-    // 0 = unvisited, 1 = on the current path, 2 = done.
-    let mut mark: BTreeMap<&str, u8> = BTreeMap::new();
-    let mut path: Vec<&str> = Vec::new();
+        .collect()
+}
 
-    fn visit<'a>(
-        node: &'a str,
-        deps: &BTreeMap<&'a str, Vec<&'a str>>,
-        mark: &mut BTreeMap<&'a str, u8>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match mark.get(node).copied().unwrap_or(0) {
-            2 => return None,
-            1 => {
-                let start = path.iter().position(|n| *n == node).unwrap_or(0);
-                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(node.to_string());
-                return Some(cycle);
-            }
-            _ => {}
+/// Every step's problems, step by step, each naming its step.
+fn step_problems(t: &TaskTemplate) -> Vec<TemplateProblem> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for step in &t.steps {
+        let mut messages = Vec::new();
+        if !is_ident(&step.name, 128, b"-.") {
+            messages.push("name must be 1-128 characters of a-z, 0-9, '_', '-' or '.'".to_string());
         }
-        mark.insert(node, 1);
-        path.push(node);
-        for dep in deps.get(node).into_iter().flatten() {
-            if deps.contains_key(dep)
-                && let Some(cycle) = visit(dep, deps, mark, path)
-            {
-                return Some(cycle);
-            }
+        if !seen.insert(step.name.as_str()) {
+            messages.push("is defined more than once".to_string());
         }
-        path.pop();
-        mark.insert(node, 2);
-        None
+        messages.extend(handler_problems(step));
+        messages.extend(retry_problems(step));
+        if step.timeout_seconds == Some(0) {
+            messages.push("timeout_seconds must be at least 1".to_string());
+        }
+        messages.extend(dependency_problems(t, step));
+        problems.extend(messages.into_iter().map(|message| TemplateProblem {
+            step: Some(step.name.clone()),
+            message,
+        }));
     }
+    problems
+}
 
-    for name in deps.keys() {
-        if let Some(cycle) = visit(name, &deps, &mut mark, &mut path) {
-            return Some(cycle);
+/// The handler names a callable and its initialization is a mapping.
+fn handler_problems(step: &StepDefinition) -> Vec<String> {
+    let mut problems = Vec::new();
+    let callable = step.handler.callable.trim();
+    if callable.is_empty() || callable.len() > 255 {
+        problems.push("handler.callable must be 1-255 characters".to_string());
+    }
+    if !step.handler.initialization.is_object() {
+        problems.push("handler.initialization must be a mapping".to_string());
+    }
+    problems
+}
+
+/// 1-1000 attempts, and a first backoff delay no longer than the longest, which fits an
+/// `i32` of milliseconds.
+fn retry_problems(step: &StepDefinition) -> Vec<String> {
+    let retry = &step.retry;
+    let mut problems = Vec::new();
+    if retry.max_attempts == 0 {
+        problems.push("retry.max_attempts must be at least 1".to_string());
+    }
+    if retry.max_attempts > 1000 {
+        problems.push("retry.max_attempts must be at most 1000".to_string());
+    }
+    if retry.backoff_base_ms > retry.max_backoff_ms {
+        problems.push(format!(
+            "retry.backoff_base_ms ({}) is larger than retry.max_backoff_ms ({})",
+            retry.backoff_base_ms, retry.max_backoff_ms
+        ));
+    }
+    if retry.max_backoff_ms > i32::MAX as u64 {
+        problems.push("retry.max_backoff_ms is too large".to_string());
+    }
+    problems
+}
+
+/// Each dependency names another step of the template, once.
+fn dependency_problems(t: &TaskTemplate, step: &StepDefinition) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut deps = BTreeSet::new();
+    for dep in &step.dependencies {
+        if dep == &step.name {
+            problems.push("depends on itself".to_string());
+        } else if !t.steps.iter().any(|s| &s.name == dep) {
+            problems.push(format!("depends on unknown step '{dep}'"));
+        }
+        if !deps.insert(dep.as_str()) {
+            problems.push(format!("lists dependency '{dep}' twice"));
         }
     }
-    None
+    problems
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! It owns HTTP transport and error mapping; the request and response types come from
 //! `tasker_shared::api`, the same types the server uses, so the wire format cannot drift.
-//! It must not depend on `sqlx`, `pgmq-notify`, `tasker-orchestration` or `tasker-worker`
-//! (it uses `tasker-shared` without its `db` feature).
+//! It must not depend on `sqlx`, `pgmq-notify`, `tasker-orchestration` or `tasker-worker`.
+//! It uses `tasker-shared` without its `db` feature.
 //!
 //! [`OrchestrationClient`] has one method per route, defined in one module per resource
 //! (`tasks`, `steps`, `templates`, `dlq`, `health`) over the shared `transport`

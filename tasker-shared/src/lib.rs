@@ -12,9 +12,9 @@
 //! - with feature `test-utils`: a fresh, migrated database per test ([`testing`]).
 //!
 //! It must not depend on `axum`, `reqwest`, `magnus`, `tasker-orchestration`,
-//! `tasker-worker` or `tasker-client` (of the Tasker crates, only `pgmq-notify`). Without
-//! the `db` feature it has no database dependencies at all, so a REST client can use the
-//! API types alone.
+//! `tasker-worker` or `tasker-client`. Of the Tasker crates it uses only `pgmq-notify`, and
+//! only with the `db` feature: without it the crate has no database dependencies at all,
+//! so a REST client can use the API types alone.
 
 pub mod api;
 pub mod auth;

@@ -26,7 +26,7 @@ pub fn worker_queue_name(namespace: &str) -> String {
 pub struct StepMessage {
     /// The task the step belongs to.
     pub task_uuid: Uuid,
-    /// The step.
+    /// The step to run (on a worker queue) or whose result was stored.
     pub step_uuid: Uuid,
     /// The task's correlation id, for tracing.
     pub correlation_id: Uuid,

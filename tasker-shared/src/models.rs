@@ -12,19 +12,19 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "db", derive(sqlx::FromRow))]
 pub struct Task {
-    /// The task.
+    /// The task's id (a UUIDv7, so ids sort by creation time).
     pub task_uuid: Uuid,
-    /// Its template.
+    /// The registered template (`tasker.named_tasks`) it runs.
     pub named_task_uuid: Uuid,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
     /// When it reached `complete`.
     pub completed_at: Option<DateTime<Utc>>,
-    /// Who asked.
+    /// Who asked for the task, as the request said.
     pub initiator: String,
-    /// Which system asked.
+    /// Which system asked for the task, as the request said.
     pub source_system: String,
-    /// Why.
+    /// Why the task was requested, as the request said.
     pub reason: String,
     /// Labels (a JSON array of strings).
     pub tags: Value,
@@ -32,15 +32,15 @@ pub struct Task {
     pub context: Value,
     /// See [`crate::identity`].
     pub identity_hash: String,
-    /// -100..=100.
+    /// -100..=100; higher runs first when the system is busy.
     pub priority: i32,
-    /// Trace id.
+    /// Trace id carried by the task's messages and log lines.
     pub correlation_id: Uuid,
-    /// Parent trace id.
+    /// Trace id of the workflow that started this one, if any.
     pub parent_correlation_id: Option<Uuid>,
-    /// Created.
+    /// When the row was inserted.
     pub created_at: DateTime<Utc>,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -48,11 +48,11 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "db", derive(sqlx::FromRow))]
 pub struct WorkflowStep {
-    /// The step.
+    /// The step's id.
     pub workflow_step_uuid: Uuid,
-    /// Its task.
+    /// The task the step belongs to.
     pub task_uuid: Uuid,
-    /// Its named step (the name).
+    /// The row of `tasker.named_steps` that holds the step's name.
     pub named_step_uuid: Uuid,
     /// Handler lookup key, copied from the template.
     pub handler_callable: String,
@@ -60,15 +60,15 @@ pub struct WorkflowStep {
     pub inputs: Value,
     /// Whether failures may be retried.
     pub retryable: bool,
-    /// Attempts allowed.
+    /// Attempts allowed, counted from `retry_baseline`.
     pub max_attempts: i32,
-    /// Backoff kind.
+    /// How the retry delay grows ([`BackoffKind::as_str`](crate::template::BackoffKind::as_str)).
     pub backoff: String,
-    /// First delay.
+    /// Delay before the first retry, in milliseconds.
     pub backoff_base_ms: i32,
-    /// Longest delay.
+    /// Longest delay between retries, in milliseconds.
     pub max_backoff_ms: i32,
-    /// Per-attempt time limit.
+    /// Time limit of one attempt, in seconds; `worker.default_step_timeout_seconds` when `None`.
     pub timeout_seconds: Option<i32>,
     /// Attempts made; the current attempt's fencing token (never decreases).
     pub attempts: i32,
@@ -76,15 +76,15 @@ pub struct WorkflowStep {
     pub retry_baseline: i32,
     /// When the latest attempt started.
     pub last_attempted_at: Option<DateTime<Utc>>,
-    /// When the next attempt becomes visible.
+    /// When the next attempt's message becomes visible to workers.
     pub next_retry_at: Option<DateTime<Utc>>,
-    /// The latest attempt's result.
+    /// The latest attempt's [`StepExecutionResult`](crate::results::StepExecutionResult).
     pub results: Option<Value>,
     /// When it completed.
     pub completed_at: Option<DateTime<Utc>>,
-    /// Created.
+    /// When the row was inserted.
     pub created_at: DateTime<Utc>,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -92,13 +92,13 @@ pub struct WorkflowStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "db", derive(sqlx::FromRow))]
 pub struct TaskTransition {
-    /// The transition.
+    /// The history entry's id.
     pub task_transition_uuid: Uuid,
-    /// The task.
+    /// The task that changed state.
     pub task_uuid: Uuid,
     /// The state entered.
     pub to_state: String,
-    /// The state left (None for the first).
+    /// The state left (`None` for the first entry).
     pub from_state: Option<String>,
     /// Event, actor, reason…
     pub metadata: Value,
@@ -106,7 +106,7 @@ pub struct TaskTransition {
     pub sort_key: i32,
     /// Whether this is the latest entry, i.e. the current state.
     pub most_recent: bool,
-    /// When.
+    /// When the transition happened.
     pub created_at: DateTime<Utc>,
 }
 
@@ -114,13 +114,13 @@ pub struct TaskTransition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "db", derive(sqlx::FromRow))]
 pub struct WorkflowStepTransition {
-    /// The transition.
+    /// The history entry's id.
     pub workflow_step_transition_uuid: Uuid,
-    /// The step.
+    /// The step that changed state.
     pub workflow_step_uuid: Uuid,
     /// The state entered.
     pub to_state: String,
-    /// The state left (None for the first).
+    /// The state left (`None` for the first entry).
     pub from_state: Option<String>,
     /// Event, worker, attempt, actor, reason…
     pub metadata: Value,
@@ -128,6 +128,6 @@ pub struct WorkflowStepTransition {
     pub sort_key: i32,
     /// Whether this is the latest entry, i.e. the current state.
     pub most_recent: bool,
-    /// When.
+    /// When the transition happened.
     pub created_at: DateTime<Utc>,
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// Outcome of one attempt, as stored and as returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepExecutionResult {
-    /// The step.
+    /// The step the attempt ran.
     pub step_uuid: Uuid,
     /// Whether the handler succeeded.
     pub success: bool,
@@ -16,10 +16,10 @@ pub struct StepExecutionResult {
     pub result: Value,
     /// `completed` or `failed`.
     pub status: ResultStatus,
-    /// Why it failed.
+    /// Why the attempt failed (`None` on success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepErrorInfo>,
-    /// Timing and attribution.
+    /// Which attempt it was, which worker ran it, and how long it took.
     pub metadata: ResultMetadata,
 }
 
@@ -29,7 +29,7 @@ pub struct StepExecutionResult {
 pub enum ResultStatus {
     /// The handler returned a result.
     Completed,
-    /// The handler failed.
+    /// The handler returned an error, panicked or timed out.
     Failed,
 }
 
@@ -61,7 +61,7 @@ pub struct ResultMetadata {
     pub attempt: i32,
     /// How long the handler ran.
     pub execution_time_ms: u64,
-    /// The worker that ran it.
+    /// The id of the worker that ran the attempt.
     pub worker_id: String,
     /// When the handler started.
     pub started_at: chrono::DateTime<chrono::Utc>,

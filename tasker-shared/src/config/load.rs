@@ -1,3 +1,7 @@
+//! Loading the configuration: merging the layers (defaults, files, environment
+//! variables) with figment, recording which layers applied ([`ConfigSources`]), and
+//! naming a bad key's origin in each error ([`ConfigError`]).
+
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Format, Serialized, Toml};

@@ -1,3 +1,6 @@
+//! The shape of the configuration: one struct per section (`[database]`, `[events]`,
+//! `[logging]`, `[orchestration]`, `[web]`, `[worker]`), each key with its default.
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,17 +15,18 @@ pub struct TaskerConfig {
     /// The environment these settings were loaded for (`TASKER_ENV`).
     #[serde(skip)]
     pub environment: String,
-    /// PostgreSQL.
+    /// `[database]`: where PostgreSQL is, the pool, and whether to migrate at start.
     pub database: DatabaseConfig,
-    /// How components learn about work.
+    /// `[events]`: how components learn about work.
     pub events: EventsConfig,
-    /// Logging.
+    /// `[logging]`: the format and level of log lines.
     pub logging: LoggingConfig,
-    /// The orchestration's loops.
+    /// `[orchestration]`: the orchestration's loops.
     pub orchestration: OrchestrationSettings,
-    /// The REST API.
+    /// `[web]`: the REST API's address, limits and authentication.
     pub web: WebConfig,
-    /// Workers.
+    /// `[worker]`: where templates are, how many steps run at once, leases, time limits
+    /// and the shutdown grace period.
     pub worker: WorkerSettings,
 }
 

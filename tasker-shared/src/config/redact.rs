@@ -1,3 +1,6 @@
+//! Showing a configuration safely: secrets replaced before it is printed or served,
+//! and rendering as TOML.
+
 use super::model::TaskerConfig;
 
 const HIDDEN: &str = "[redacted]";

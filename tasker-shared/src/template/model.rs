@@ -1,3 +1,7 @@
+//! The shape of a task template as written in YAML: the template, its steps, their
+//! handlers and retry policies, and the template's lifecycle limits; parsing with
+//! validation, and the steps in dependency order.
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -60,7 +64,7 @@ pub struct StepDefinition {
     pub result_schema: Option<Value>,
 }
 
-/// The handler of a step.
+/// Which handler runs a step, and the configuration it is given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandlerDefinition {
@@ -85,9 +89,9 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// How the delay grows between attempts.
     pub backoff: BackoffKind,
-    /// The first delay.
+    /// Delay before the first retry, in milliseconds.
     pub backoff_base_ms: u64,
-    /// The longest delay.
+    /// Longest delay between retries, in milliseconds.
     pub max_backoff_ms: u64,
 }
 

@@ -34,11 +34,23 @@ pub fn archive_table(queue: &QueueName) -> String {
 /// even when the statement is a data-modifying CTE whose output nobody reads: PostgreSQL
 /// runs such CTEs to completion. Like every `NOTIFY`, it is delivered at commit.
 pub fn insert_with_notify(queue: &QueueName, rows: &str) -> String {
+    format!(
+        "INSERT INTO {} (vt, message) {rows}
+         {}",
+        queue_table(queue),
+        returning_with_notify(queue)
+    )
+}
+
+/// The `RETURNING` list of [`insert_with_notify`]: `msg_id, message` and the
+/// notification of each inserted row. For a statement that writes its own
+/// `INSERT INTO pgmq.q_<queue> (vt, message) ...` (tasker-shared's `.sql` files) and must
+/// notify exactly as a send does.
+pub fn returning_with_notify(queue: &QueueName) -> String {
     let name = queue.as_str();
     let channel = queue.channel();
     format!(
-        "INSERT INTO pgmq.q_{name} (vt, message) {rows}
-         RETURNING msg_id, message, pg_notify('{channel}', json_build_object(
+        "RETURNING msg_id, message, pg_notify('{channel}', json_build_object(
              'queue', '{name}', 'msg_id', msg_id,
              'delay_ms', greatest(0, ceil(extract(epoch FROM vt - clock_timestamp()) * 1000))::bigint
          )::text)"

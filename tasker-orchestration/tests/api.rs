@@ -458,7 +458,7 @@ async fn every_protected_route_needs_credentials_and_its_permission() {
     config.web.config_endpoint_enabled = true;
     let api = Api::new(config).await;
     let task = api.task(json!({})).await;
-    let step = step::ids_for_task(&api.db.pool, task).await.unwrap()[0];
+    let step = step::read::ids_for_task(&api.db.pool, task).await.unwrap()[0];
 
     let mut protected = 0;
     for route in web::routes() {

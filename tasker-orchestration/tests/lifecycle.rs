@@ -11,7 +11,7 @@ use tasker_orchestration::lifecycle::result_processor::{self, ResultOutcome};
 use tasker_orchestration::lifecycle::step_enqueuer::StepEnqueuerService;
 use tasker_orchestration::lifecycle::task_initializer::{CreateTaskError, create_task};
 use tasker_shared::api::{TaskRequest, TaskResponse};
-use tasker_shared::database::{named_task, step, task, transition};
+use tasker_shared::database::{named_task, step, task};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
 use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
 use tasker_shared::state_machine::TaskState;
@@ -75,8 +75,8 @@ async fn work_with(
     let mut names = Vec::new();
     for m in msgs {
         let mut tx = db.pool.begin().await.unwrap();
-        let step::ClaimOutcome::Claimed(c) =
-            step::claim(&mut tx, m.message.step_uuid, "w", m.read_ct > 1)
+        let step::claim::ClaimOutcome::Claimed(c) =
+            step::claim::one(&mut tx, m.message.step_uuid, "w", m.read_ct > 1)
                 .await
                 .unwrap()
         else {
@@ -106,7 +106,7 @@ async fn work_with(
             },
         };
         assert!(
-            step::record_result(&mut tx, c.step_uuid, c.attempt, &r)
+            step::result::record(&mut tx, c.step_uuid, c.attempt, &r)
                 .await
                 .unwrap()
                 .applied()
@@ -143,14 +143,14 @@ async fn orchestrate(db: &TestDb) -> Vec<ResultOutcome> {
 
 async fn task_state(db: &TestDb, task_uuid: Uuid) -> TaskState {
     let mut conn = db.pool.acquire().await.unwrap();
-    transition::current_task_state(&mut conn, task_uuid)
+    task::transition::current_state(&mut conn, task_uuid)
         .await
         .unwrap()
         .unwrap()
 }
 
 async fn step_states(db: &TestDb, task_uuid: Uuid) -> Vec<(String, String)> {
-    let mut rows: Vec<(String, String)> = step::readiness(&db.pool, task_uuid, None)
+    let mut rows: Vec<(String, String)> = step::read::readiness(&db.pool, task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -192,7 +192,7 @@ async fn diamond_runs_in_waves_and_completes() {
         TaskState::Complete
     );
     assert!(
-        task::get(&db.pool, created.task_uuid)
+        task::read::get(&db.pool, created.task_uuid)
             .await
             .unwrap()
             .unwrap()
@@ -278,7 +278,7 @@ async fn exhausted_or_permanent_failures_block_the_task_at_once() {
         task_state(&db, created.task_uuid).await,
         TaskState::BlockedByFailures
     );
-    let ctx = task::execution_context(&db.pool, created.task_uuid)
+    let ctx = task::read::execution_context(&db.pool, created.task_uuid)
         .await
         .unwrap()
         .unwrap();
@@ -367,7 +367,7 @@ async fn sweep_enqueues_tasks_nobody_started() {
         .await
         .unwrap()
         .unwrap();
-    let new = task::NewTask {
+    let new = task::create::NewTask {
         task_uuid: Uuid::now_v7(),
         context: json!({}),
         identity_hash: "sweep-test".into(),
@@ -380,7 +380,7 @@ async fn sweep_enqueues_tasks_nobody_started() {
         parent_correlation_id: None,
     };
     let mut tx = db.pool.begin().await.unwrap();
-    task::create(&mut tx, &nt, &new).await.unwrap();
+    task::create::pending(&mut tx, &nt, &new).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         StepEnqueuerService::new(db.pool.clone())
@@ -546,7 +546,7 @@ async fn blocked_tasks_record_results_but_start_nothing_new() {
     let results = QueueName::new(ORCHESTRATION_STEP_RESULTS).unwrap();
     let msgs = client.read::<StepMessage>(&results, 30, 10).await.unwrap();
     let states = step_states(&db, created.task_uuid).await;
-    let left_uuid = step::readiness(&db.pool, created.task_uuid, None)
+    let left_uuid = step::read::readiness(&db.pool, created.task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -597,8 +597,10 @@ async fn cancellation_cancels_unstarted_steps_only() {
     let mut conn = db.pool.acquire().await.unwrap();
     let running = msgs[0].message.step_uuid;
     assert!(matches!(
-        step::claim(&mut conn, running, "w", false).await.unwrap(),
-        step::ClaimOutcome::Claimed(_)
+        step::claim::one(&mut conn, running, "w", false)
+            .await
+            .unwrap(),
+        step::claim::ClaimOutcome::Claimed(_)
     ));
     drop(conn);
 
@@ -628,7 +630,7 @@ async fn cancellation_cancels_unstarted_steps_only() {
             ..
         })
     ));
-    let history = transition::task_history(&db.pool, created.task_uuid)
+    let history = task::history::list(&db.pool, created.task_uuid)
         .await
         .unwrap();
     let last = history.last().unwrap();
@@ -711,7 +713,7 @@ async fn reset_restarts_the_retry_budget_but_not_the_fencing_token() {
         task_state(&db, created.task_uuid).await,
         TaskState::BlockedByFailures
     );
-    let start = step::readiness(&db.pool, created.task_uuid, None)
+    let start = step::read::readiness(&db.pool, created.task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -739,8 +741,8 @@ async fn reset_restarts_the_retry_budget_but_not_the_fencing_token() {
     let msgs = client.read::<StepMessage>(&queue(), 30, 10).await.unwrap();
     assert_eq!(msgs.len(), 1);
     let mut conn = db.pool.acquire().await.unwrap();
-    let step::ClaimOutcome::Claimed(c) =
-        step::claim(&mut conn, msgs[0].message.step_uuid, "w", false)
+    let step::claim::ClaimOutcome::Claimed(c) =
+        step::claim::one(&mut conn, msgs[0].message.step_uuid, "w", false)
             .await
             .unwrap()
     else {
@@ -782,7 +784,7 @@ async fn a_batch_commits_once_and_isolates_a_failing_result() {
     // Both roots succeed...
     work(&db, |n| Ok(json!(n))).await;
     // ...but one result is corrupted before the orchestration sees it.
-    let bad_step = step::readiness(&db.pool, bad.task_uuid, None)
+    let bad_step = step::read::readiness(&db.pool, bad.task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -972,7 +974,7 @@ async fn a_batch_finalizes_each_task_from_the_state_its_last_result_left() {
 }
 
 async fn step_uuid_of(db: &TestDb, task_uuid: Uuid, name: &str) -> Uuid {
-    step::readiness(&db.pool, task_uuid, None)
+    step::read::readiness(&db.pool, task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -984,7 +986,7 @@ async fn step_uuid_of(db: &TestDb, task_uuid: Uuid, name: &str) -> Uuid {
 /// A result message whose `task_uuid` is not its step's task, in a batch next to a
 /// correct one: it is stale and changes nothing, while the correct one completes. Two
 /// guards stand in the way, and this fails only if both go: the batch loads a step only
-/// under the task the message names (`step::lock_tasks_and_load`), and matches results
+/// under the task the message names (`step::processing::lock_and_load_many`), and matches results
 /// to loaded steps by task and step, never by step alone.
 #[tokio::test]
 async fn a_result_naming_the_wrong_task_changes_nothing() {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
-use tasker_shared::database::{named_task, step, task, transition};
+use tasker_shared::database::{named_task, step, task};
 use tasker_shared::identity::identity_hash;
 use tasker_shared::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
 use tasker_shared::template::TaskTemplate;
@@ -38,8 +38,8 @@ async fn register(db: &TestDb, yaml: &str) -> named_task::NamedTask {
         .unwrap()
 }
 
-fn new_task(nt: &named_task::NamedTask, context: serde_json::Value) -> task::NewTask {
-    task::NewTask {
+fn new_task(nt: &named_task::NamedTask, context: serde_json::Value) -> task::create::NewTask {
+    task::create::NewTask {
         task_uuid: Uuid::now_v7(),
         identity_hash: identity_hash(nt.named_task_uuid, nt.identity_strategy, &context, None)
             .unwrap(),
@@ -54,21 +54,21 @@ fn new_task(nt: &named_task::NamedTask, context: serde_json::Value) -> task::New
     }
 }
 
-async fn create(db: &TestDb, nt: &named_task::NamedTask) -> task::CreatedTask {
+async fn create(db: &TestDb, nt: &named_task::NamedTask) -> task::create::CreatedTask {
     let mut tx = db.pool.begin().await.unwrap();
-    let out = task::create(&mut tx, nt, &new_task(nt, json!({"n": Uuid::now_v7()})))
+    let out = task::create::pending(&mut tx, nt, &new_task(nt, json!({"n": Uuid::now_v7()})))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     match out {
-        task::CreateOutcome::Created(c) => c,
+        task::create::CreateOutcome::Created(c) => c,
         other => panic!("{other:?}"),
     }
 }
 
 async fn state_of(db: &TestDb, step_uuid: Uuid) -> WorkflowStepState {
     let mut conn = db.pool.acquire().await.unwrap();
-    transition::current_step_state(&mut conn, step_uuid)
+    step::transition::current_state(&mut conn, step_uuid)
         .await
         .unwrap()
         .unwrap()
@@ -84,7 +84,7 @@ async fn complete_step(db: &TestDb, step_uuid: Uuid) {
         (InProgress, EnqueuedForOrchestration),
         (EnqueuedForOrchestration, Complete),
     ] {
-        let out = transition::transition_step(&mut conn, step_uuid, &[from], to, &json!({}), None)
+        let out = step::transition::one(&mut conn, step_uuid, &[from], to, &json!({}), None)
             .await
             .unwrap();
         assert!(out.applied(), "{from} -> {to}: {out:?}");
@@ -141,7 +141,7 @@ async fn create_inserts_steps_edges_and_pending_states() {
     assert_eq!(created.steps.len(), 4);
     assert_eq!(created.root_steps, vec![created.steps["start"]]);
 
-    let rows = step::readiness(&db.pool, created.task_uuid, None)
+    let rows = step::read::readiness(&db.pool, created.task_uuid, None)
         .await
         .unwrap();
     assert_eq!(rows.len(), 4);
@@ -157,13 +157,13 @@ async fn create_inserts_steps_edges_and_pending_states() {
 
     let mut conn = db.pool.acquire().await.unwrap();
     assert_eq!(
-        transition::current_task_state(&mut conn, created.task_uuid)
+        task::transition::current_state(&mut conn, created.task_uuid)
             .await
             .unwrap(),
         Some(TaskState::Pending)
     );
     // Each row starts its history with one `pending` entry, the latest.
-    let history = transition::task_history(&db.pool, created.task_uuid)
+    let history = task::history::list(&db.pool, created.task_uuid)
         .await
         .unwrap();
     let entries: Vec<_> = history
@@ -180,9 +180,7 @@ async fn create_inserts_steps_edges_and_pending_states() {
     assert_eq!(entries, vec![("pending", None, 1, true)]);
     assert_eq!(history[0].metadata, json!({"event": "initialized"}));
     for step_uuid in created.steps.values() {
-        let history = transition::step_history(&db.pool, *step_uuid)
-            .await
-            .unwrap();
+        let history = step::history::list(&db.pool, *step_uuid).await.unwrap();
         let entries: Vec<_> = history
             .iter()
             .map(|t| (t.to_state.as_str(), t.sort_key, t.most_recent))
@@ -197,18 +195,18 @@ async fn duplicate_identity_returns_the_existing_task() {
     let nt = register(&db, DIAMOND).await;
     let new = new_task(&nt, json!({"same": true}));
     let mut tx = db.pool.begin().await.unwrap();
-    let first = task::create(&mut tx, &nt, &new).await.unwrap();
+    let first = task::create::pending(&mut tx, &nt, &new).await.unwrap();
     tx.commit().await.unwrap();
     let mut again = new.clone();
     again.task_uuid = Uuid::now_v7();
     let mut tx = db.pool.begin().await.unwrap();
-    let second = task::create(&mut tx, &nt, &again).await.unwrap();
+    let second = task::create::pending(&mut tx, &nt, &again).await.unwrap();
     tx.commit().await.unwrap();
-    let task::CreateOutcome::Created(first) = first else {
+    let task::create::CreateOutcome::Created(first) = first else {
         panic!()
     };
     match second {
-        task::CreateOutcome::Duplicate { existing_task_uuid } => {
+        task::create::CreateOutcome::Duplicate { existing_task_uuid } => {
             assert_eq!(existing_task_uuid, first.task_uuid)
         }
         other => panic!("{other:?}"),
@@ -227,7 +225,7 @@ async fn readiness_follows_parents() {
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
     complete_step(&db, c.steps["start"]).await;
-    let ready: Vec<String> = step::readiness(&db.pool, c.task_uuid, None)
+    let ready: Vec<String> = step::read::readiness(&db.pool, c.task_uuid, None)
         .await
         .unwrap()
         .into_iter()
@@ -240,7 +238,7 @@ async fn readiness_follows_parents() {
     // One parent done is not enough for the fan-in step.
     complete_step(&db, c.steps["left"]).await;
     let end = c.steps["end"];
-    let only_end = step::readiness(&db.pool, c.task_uuid, Some(&[end]))
+    let only_end = step::read::readiness(&db.pool, c.task_uuid, Some(&[end]))
         .await
         .unwrap();
     assert_eq!(only_end.len(), 1);
@@ -249,7 +247,7 @@ async fn readiness_follows_parents() {
 
     // resolved_manually satisfies a dependency too.
     let mut conn = db.pool.acquire().await.unwrap();
-    let out = transition::transition_step(
+    let out = step::transition::one(
         &mut conn,
         c.steps["right"],
         &[WorkflowStepState::Pending],
@@ -260,7 +258,7 @@ async fn readiness_follows_parents() {
     .await
     .unwrap();
     assert!(out.applied());
-    let only_end = step::readiness(&db.pool, c.task_uuid, Some(&[end]))
+    let only_end = step::read::readiness(&db.pool, c.task_uuid, Some(&[end]))
         .await
         .unwrap();
     assert!(only_end[0].ready_for_execution);
@@ -274,7 +272,12 @@ async fn execution_context_statuses() {
     let status = |db: &TestDb| {
         let pool = db.pool.clone();
         let t = c.task_uuid;
-        async move { task::execution_context(&pool, t).await.unwrap().unwrap() }
+        async move {
+            task::read::execution_context(&pool, t)
+                .await
+                .unwrap()
+                .unwrap()
+        }
     };
     let ctx = status(&db).await;
     assert_eq!(ctx.execution_status, "has_ready_steps");
@@ -282,7 +285,7 @@ async fn execution_context_statuses() {
 
     let mut conn = db.pool.acquire().await.unwrap();
     let start = c.steps["start"];
-    transition::transition_step(
+    step::transition::one(
         &mut conn,
         start,
         &[WorkflowStepState::Pending],
@@ -294,7 +297,7 @@ async fn execution_context_statuses() {
     .unwrap();
     assert_eq!(status(&db).await.execution_status, "processing");
 
-    transition::transition_step(
+    step::transition::one(
         &mut conn,
         start,
         &[WorkflowStepState::Enqueued],
@@ -310,7 +313,7 @@ async fn execution_context_statuses() {
 
     for name in ["start", "left", "right", "end"] {
         let id = c.steps[name];
-        transition::transition_step(
+        step::transition::one(
             &mut conn,
             id,
             &[WorkflowStepState::Pending, WorkflowStepState::Error],
@@ -336,10 +339,9 @@ async fn transitions_are_compare_and_swap() {
     use WorkflowStepState::*;
 
     // Expecting the wrong state writes nothing and reports the actual one.
-    let out =
-        transition::transition_step(&mut conn, start, &[Enqueued], InProgress, &json!({}), None)
-            .await
-            .unwrap();
+    let out = step::transition::one(&mut conn, start, &[Enqueued], InProgress, &json!({}), None)
+        .await
+        .unwrap();
     assert_eq!(
         out,
         TransitionOutcome::Conflict {
@@ -348,26 +350,29 @@ async fn transitions_are_compare_and_swap() {
     );
 
     // An illegal transition is refused before touching the database.
-    let err =
-        transition::transition_step(&mut conn, start, &[Pending], InProgress, &json!({}), None)
-            .await
-            .unwrap_err();
+    let err = step::transition::one(&mut conn, start, &[Pending], InProgress, &json!({}), None)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "illegal step transition pending -> in_progress"
     );
 
     // Two claims race from `enqueued`: exactly one wins.
-    transition::transition_step(&mut conn, start, &[Pending], Enqueued, &json!({}), None)
+    step::transition::one(&mut conn, start, &[Pending], Enqueued, &json!({}), None)
         .await
         .unwrap();
     let mut a = db.pool.begin().await.unwrap();
     let mut b = db.pool.begin().await.unwrap();
-    let first = step::claim(&mut a, start, "worker-a", false).await.unwrap();
-    assert!(matches!(first, step::ClaimOutcome::Claimed(_)));
+    let first = step::claim::one(&mut a, start, "worker-a", false)
+        .await
+        .unwrap();
+    assert!(matches!(first, step::claim::ClaimOutcome::Claimed(_)));
     // b blocks on a's row lock; commit a from another task so b can proceed.
     let b_claim = tokio::spawn(async move {
-        let out = step::claim(&mut b, start, "worker-b", false).await.unwrap();
+        let out = step::claim::one(&mut b, start, "worker-b", false)
+            .await
+            .unwrap();
         b.commit().await.unwrap();
         out
     });
@@ -377,7 +382,7 @@ async fn transitions_are_compare_and_swap() {
     assert!(
         matches!(
             second,
-            step::ClaimOutcome::NotClaimable {
+            step::claim::ClaimOutcome::NotClaimable {
                 actual: Some(InProgress)
             }
         ),
@@ -405,13 +410,13 @@ async fn transitions_are_compare_and_swap() {
             ("in_progress".into(), 3, true)
         ]
     );
-    let history = transition::step_history(&db.pool, start).await.unwrap();
+    let history = step::history::list(&db.pool, start).await.unwrap();
     let latest: Vec<bool> = history.iter().map(|t| t.most_recent).collect();
     assert_eq!(latest, vec![false, false, true]);
 
     // Task transitions: CAS too, and terminal states are final (schema enforces it).
     let t = c.task_uuid;
-    let out = transition::transition_task(
+    let out = task::transition::one(
         &mut conn,
         t,
         &[TaskState::Pending],
@@ -421,7 +426,7 @@ async fn transitions_are_compare_and_swap() {
     .await
     .unwrap();
     assert!(out.applied());
-    let out = transition::transition_task(
+    let out = task::transition::one(
         &mut conn,
         t,
         &[TaskState::Pending],
@@ -518,7 +523,7 @@ async fn stale_attempt_cannot_record_a_result() {
     let c = create(&db, &nt).await;
     let start = c.steps["start"];
     let mut conn = db.pool.acquire().await.unwrap();
-    transition::transition_step(
+    step::transition::one(
         &mut conn,
         start,
         &[WorkflowStepState::Pending],
@@ -528,20 +533,23 @@ async fn stale_attempt_cannot_record_a_result() {
     )
     .await
     .unwrap();
-    let step::ClaimOutcome::Claimed(first) =
-        step::claim(&mut conn, start, "a", false).await.unwrap()
+    let step::claim::ClaimOutcome::Claimed(first) = step::claim::one(&mut conn, start, "a", false)
+        .await
+        .unwrap()
     else {
         panic!()
     };
     assert_eq!(first.attempt, 1);
     // Without redelivery, an in-progress step cannot be claimed again.
     assert!(matches!(
-        step::claim(&mut conn, start, "b", false).await.unwrap(),
-        step::ClaimOutcome::NotClaimable { .. }
+        step::claim::one(&mut conn, start, "b", false)
+            .await
+            .unwrap(),
+        step::claim::ClaimOutcome::NotClaimable { .. }
     ));
     // After the lease expired (the message was redelivered) a second worker claims it.
-    let step::ClaimOutcome::Claimed(second) =
-        step::claim(&mut conn, start, "b", true).await.unwrap()
+    let step::claim::ClaimOutcome::Claimed(second) =
+        step::claim::one(&mut conn, start, "b", true).await.unwrap()
     else {
         panic!()
     };
@@ -578,7 +586,7 @@ async fn stale_attempt_cannot_record_a_result() {
     .await
     .unwrap();
     let handed = json!({"step_uuid": start, "from": "fresh"});
-    let handover = step::Handover {
+    let handover = step::result::Handover {
         worker_queue: &worker_queue,
         msg_id,
         results_queue: &results_queue,
@@ -592,7 +600,7 @@ async fn stale_attempt_cannot_record_a_result() {
     };
 
     // The first worker comes back late: fenced off, and no message moves.
-    let stale = step::submit_result(&mut conn, start, 1, &result(1), handover)
+    let stale = step::result::submit_one(&mut conn, start, 1, &result(1), handover)
         .await
         .unwrap();
     assert_eq!(
@@ -602,7 +610,7 @@ async fn stale_attempt_cannot_record_a_result() {
         }
     );
     assert_eq!(depths().await, (1, 0));
-    let fresh = step::submit_result(&mut conn, start, 2, &result(2), handover)
+    let fresh = step::result::submit_one(&mut conn, start, 2, &result(2), handover)
         .await
         .unwrap();
     assert!(fresh.applied());
@@ -641,7 +649,7 @@ async fn claim_hands_over_ancestor_results() {
     }
     let end = c.steps["end"];
     let mut conn = db.pool.acquire().await.unwrap();
-    transition::transition_step(
+    step::transition::one(
         &mut conn,
         end,
         &[WorkflowStepState::Pending],
@@ -651,8 +659,8 @@ async fn claim_hands_over_ancestor_results() {
     )
     .await
     .unwrap();
-    let step::ClaimOutcome::Claimed(claimed) =
-        step::claim(&mut conn, end, "w", false).await.unwrap()
+    let step::claim::ClaimOutcome::Claimed(claimed) =
+        step::claim::one(&mut conn, end, "w", false).await.unwrap()
     else {
         panic!()
     };
@@ -670,7 +678,7 @@ async fn claim_hands_over_ancestor_results() {
 async fn claiming_from_the_queue_sorts_out_every_message_read() {
     use WorkflowStepState::*;
     use pgmq_notify::PgmqClient;
-    use tasker_shared::database::claim::{self, Delivery};
+    use tasker_shared::database::step::claim::Delivery;
 
     let (db, queue) = db_with_worker_queue().await;
     let client = PgmqClient::new(db.pool.clone());
@@ -699,7 +707,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
     walk(&db, b.steps["left"], &[Pending, Enqueued]).await;
     walk(&db, b.steps["right"], &[Pending, Enqueued, InProgress]).await;
 
-    let msg = |t: &task::CreatedTask, name: &str| json!({"task_uuid": t.task_uuid, "step_uuid": t.steps[name], "correlation_id": Uuid::now_v7()});
+    let msg = |t: &task::create::CreatedTask, name: &str| json!({"task_uuid": t.task_uuid, "step_uuid": t.steps[name], "correlation_id": Uuid::now_v7()});
     let bodies = [
         msg(&a, "end"),
         msg(&b, "left"),
@@ -713,7 +721,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
         .await
         .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
-    let deliveries = claim::from_queue(&mut conn, &queue, "w1", 30, 10)
+    let deliveries = step::claim::from_queue(&mut conn, &queue, "w1", 30, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -759,15 +767,13 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
         ]
     );
     assert_eq!(unreadable, vec![ids[5], ids[6]]);
-    let history = transition::step_history(&db.pool, a.steps["end"])
-        .await
-        .unwrap();
+    let history = step::history::list(&db.pool, a.steps["end"]).await.unwrap();
     let entry = history.last().unwrap();
     assert_eq!(entry.to_state, "in_progress");
     assert_eq!(entry.metadata["worker_id"], json!("w1"));
     assert_eq!(entry.metadata["redelivered"], json!(false));
     // Every message is leased now.
-    let again = claim::from_queue(&mut conn, &queue, "w1", 30, 10)
+    let again = step::claim::from_queue(&mut conn, &queue, "w1", 30, 10)
         .await
         .unwrap();
     assert!(again.is_empty());
@@ -778,7 +784,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
             .await
             .unwrap()
     );
-    let taken = claim::from_queue(&mut conn, &queue, "w2", 30, 10)
+    let taken = step::claim::from_queue(&mut conn, &queue, "w2", 30, 10)
         .await
         .unwrap();
     let [
@@ -794,7 +800,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
     };
     assert_eq!((*msg_id, *read_ct), (ids[3], 2));
     assert_eq!((step.step_uuid, step.attempt), (b.steps["right"], 1));
-    let history = transition::step_history(&db.pool, b.steps["right"])
+    let history = step::history::list(&db.pool, b.steps["right"])
         .await
         .unwrap();
     assert_eq!(history.last().unwrap().metadata["redelivered"], json!(true));
@@ -827,7 +833,7 @@ async fn claiming_from_the_queue_sorts_out_every_message_read() {
             .await
             .unwrap()
     );
-    let both = claim::from_queue(&mut conn, &queue, "w3", 30, 10)
+    let both = step::claim::from_queue(&mut conn, &queue, "w3", 30, 10)
         .await
         .unwrap();
     assert!(
@@ -845,7 +851,7 @@ async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     let nt = register(&db, DIAMOND).await;
     let a = create(&db, &nt).await;
     let b = create(&db, &nt).await;
-    let ready = task::next_ready(&db.pool, 10).await.unwrap();
+    let ready = task::read::next_ready(&db.pool, 10).await.unwrap();
     assert_eq!(ready.len(), 2);
     assert!(
         ready
@@ -854,7 +860,7 @@ async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     );
     // A task whose only ready step was enqueued drops out.
     let mut conn = db.pool.acquire().await.unwrap();
-    transition::transition_step(
+    step::transition::one(
         &mut conn,
         a.steps["start"],
         &[WorkflowStepState::Pending],
@@ -864,11 +870,11 @@ async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     )
     .await
     .unwrap();
-    let ready = task::next_ready(&db.pool, 10).await.unwrap();
+    let ready = task::read::next_ready(&db.pool, 10).await.unwrap();
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].task_uuid, b.task_uuid);
     // A cancelled task drops out too.
-    transition::transition_task(
+    task::transition::one(
         &mut conn,
         b.task_uuid,
         &[TaskState::Pending],
@@ -877,7 +883,12 @@ async fn next_ready_tasks_lists_tasks_with_ready_steps() {
     )
     .await
     .unwrap();
-    assert!(task::next_ready(&db.pool, 10).await.unwrap().is_empty());
+    assert!(
+        task::read::next_ready(&db.pool, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Giving a leased message back makes it visible and announces it as a send does;
@@ -1221,10 +1232,13 @@ async fn settled_tasks_are_announced_in_their_transaction() {
     let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
         .await
         .unwrap();
-    listener.listen(transition::SETTLED_CHANNEL).await.unwrap();
+    listener
+        .listen(task::transition::SETTLED_CHANNEL)
+        .await
+        .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
     // Not settled: no notification.
-    transition::transition_task(
+    task::transition::one(
         &mut conn,
         c.task_uuid,
         &[TaskState::Pending],
@@ -1233,7 +1247,7 @@ async fn settled_tasks_are_announced_in_their_transaction() {
     )
     .await
     .unwrap();
-    transition::transition_task(
+    task::transition::one(
         &mut conn,
         c.task_uuid,
         &[TaskState::StepsInProcess],
@@ -1256,7 +1270,7 @@ async fn finish(db: &TestDb, task_uuid: Uuid, to: TaskState, hours_ago: Option<i
         (TaskState::Pending, TaskState::StepsInProcess),
         (TaskState::StepsInProcess, to),
     ] {
-        let out = transition::transition_task(&mut conn, task_uuid, &[from], next, &json!({}))
+        let out = task::transition::one(&mut conn, task_uuid, &[from], next, &json!({}))
             .await
             .unwrap();
         assert!(out.applied());
@@ -1315,7 +1329,7 @@ async fn retention_purges_old_finished_tasks_only() {
     let old_running = create(&db, &nt).await.task_uuid;
     {
         let mut conn = db.pool.acquire().await.unwrap();
-        transition::transition_task(
+        task::transition::one(
             &mut conn,
             old_running,
             &[TaskState::Pending],
@@ -1616,12 +1630,12 @@ async fn execution_context_from_steps_matches_the_sql_function() {
         let pool = db.pool.clone();
         let task_uuid = c.task_uuid;
         async move {
-            let sql = task::execution_context(&pool, task_uuid)
+            let sql = task::read::execution_context(&pool, task_uuid)
                 .await
                 .unwrap()
                 .unwrap();
-            let steps = step::readiness(&pool, task_uuid, None).await.unwrap();
-            let rust = task::TaskExecutionContext::from_steps(
+            let steps = step::read::readiness(&pool, task_uuid, None).await.unwrap();
+            let rust = task::read::TaskExecutionContext::from_steps(
                 task_uuid,
                 sql.named_task_uuid,
                 &sql.status,
@@ -1635,10 +1649,9 @@ async fn execution_context_from_steps_matches_the_sql_function() {
     let mut go = async |name: &str, path: &[WorkflowStepState]| {
         let uuid = c.steps[name];
         for pair in path.windows(2) {
-            let out =
-                transition::transition_step(&mut conn, uuid, &[pair[0]], pair[1], &json!({}), None)
-                    .await
-                    .unwrap();
+            let out = step::transition::one(&mut conn, uuid, &[pair[0]], pair[1], &json!({}), None)
+                .await
+                .unwrap();
             assert!(out.applied(), "{name}: {:?} -> {:?}", pair[0], pair[1]);
         }
     };
@@ -1711,7 +1724,7 @@ async fn lock_task_and_load_locks_the_task_and_loads_the_step() {
     // task that does not exist) is not found.
     let other = create(&db, &nt).await;
     let mut tx = db.pool.begin().await.unwrap();
-    let (state, row) = step::lock_task_and_load(&mut tx, c.task_uuid, c.steps["start"])
+    let (state, row) = step::processing::lock_and_load_one(&mut tx, c.task_uuid, c.steps["start"])
         .await
         .unwrap()
         .unwrap();
@@ -1720,13 +1733,13 @@ async fn lock_task_and_load_locks_the_task_and_loads_the_step() {
     assert_eq!(row.state().unwrap(), WorkflowStepState::Pending);
     assert_eq!(row.namespace, "tests");
     assert!(
-        step::lock_task_and_load(&mut tx, c.task_uuid, other.steps["start"])
+        step::processing::lock_and_load_one(&mut tx, c.task_uuid, other.steps["start"])
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        step::lock_task_and_load(&mut tx, Uuid::now_v7(), c.steps["start"])
+        step::processing::lock_and_load_one(&mut tx, Uuid::now_v7(), c.steps["start"])
             .await
             .unwrap()
             .is_none()
@@ -1738,16 +1751,10 @@ async fn lock_task_and_load_locks_the_task_and_loads_the_step() {
 async fn walk(db: &TestDb, step_uuid: Uuid, path: &[WorkflowStepState]) {
     let mut conn = db.pool.acquire().await.unwrap();
     for pair in path.windows(2) {
-        let moved = transition::transition_step(
-            &mut conn,
-            step_uuid,
-            &[pair[0]],
-            pair[1],
-            &json!({}),
-            None,
-        )
-        .await
-        .unwrap();
+        let moved =
+            step::transition::one(&mut conn, step_uuid, &[pair[0]], pair[1], &json!({}), None)
+                .await
+                .unwrap();
         assert!(moved.applied(), "{step_uuid}: {} → {}", pair[0], pair[1]);
     }
 }
@@ -1763,14 +1770,14 @@ async fn completing_a_step_enqueues_the_children_it_makes_ready() {
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
     let correlation_id = Uuid::now_v7();
-    let route = step::ChildRoute {
+    let route = step::complete::ChildRoute {
         queue: &queue,
         correlation_id,
     };
     let to_orchestration = [Pending, Enqueued, InProgress, EnqueuedForOrchestration];
-    let complete = async |step_uuid: Uuid, children: Option<step::ChildRoute<'_>>| {
+    let complete = async |step_uuid: Uuid, children: Option<step::complete::ChildRoute<'_>>| {
         let mut conn = db.pool.acquire().await.unwrap();
-        step::complete(
+        step::complete::one(
             &mut conn,
             step_uuid,
             &json!({"event": "completed"}),
@@ -1798,7 +1805,7 @@ async fn completing_a_step_enqueues_the_children_it_makes_ready() {
         assert_eq!(m.message.task_uuid, c.task_uuid);
         assert_eq!(m.message.correlation_id, correlation_id);
     }
-    let history = transition::step_history(&db.pool, c.steps["left"])
+    let history = step::history::list(&db.pool, c.steps["left"])
         .await
         .unwrap();
     assert_eq!(history.last().unwrap().to_state, "enqueued");
@@ -1846,7 +1853,7 @@ async fn completing_a_step_enqueues_the_children_it_makes_ready() {
 async fn completing_steps_together_enqueues_each_ready_child_once() {
     use WorkflowStepState::*;
     use pgmq_notify::PgmqClient;
-    use tasker_shared::database::complete::{self, Completion};
+    use tasker_shared::database::step::complete::Completion;
     use tasker_shared::messaging::StepMessage;
 
     let (db, queue) = db_with_worker_queue().await;
@@ -1886,7 +1893,7 @@ async fn completing_steps_together_enqueues_each_ready_child_once() {
         },
     ];
     let mut conn = db.pool.acquire().await.unwrap();
-    let mut moved = complete::steps(
+    let mut moved = step::complete::many(
         &mut conn,
         &completions,
         &json!({"event": "completed"}),
@@ -1911,7 +1918,7 @@ async fn completing_steps_together_enqueues_each_ready_child_once() {
     assert_eq!(messages[0].message.step_uuid, a.steps["end"]);
     assert_eq!(messages[0].message.correlation_id, ca);
     // Each completed step's history entry records its attempt.
-    let history = transition::step_history(&db.pool, a.steps["left"])
+    let history = step::history::list(&db.pool, a.steps["left"])
         .await
         .unwrap();
     let last = history.last().unwrap();
@@ -1928,8 +1935,8 @@ async fn completing_steps_together_enqueues_each_ready_child_once() {
 async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     use WorkflowStepState::*;
     use pgmq_notify::PgmqClient;
-    use tasker_shared::database::claim::{self, Delivery};
-    use tasker_shared::database::complete::{self, Completion};
+    use tasker_shared::database::step::claim::Delivery;
+    use tasker_shared::database::step::complete::Completion;
     use tasker_shared::messaging::{HandoffRequest, handoff_channel};
 
     let (db, queue) = db_with_worker_queue().await;
@@ -1954,7 +1961,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
         .await
         .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
-    let moved = complete::steps(
+    let moved = step::complete::many(
         &mut conn,
         &[Completion {
             step_uuid: c.steps["start"],
@@ -1975,7 +1982,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     assert_eq!(moved, vec![(c.steps["start"], vec![handed, other])]);
     assert_eq!(state_of(&db, handed).await, InProgress);
     assert_eq!(state_of(&db, other).await, Enqueued);
-    let history = transition::step_history(&db.pool, handed).await.unwrap();
+    let history = step::history::list(&db.pool, handed).await.unwrap();
     let tail: Vec<(String, serde_json::Value)> = history[history.len() - 2..]
         .iter()
         .map(|h| (h.to_state.clone(), h.metadata.clone()))
@@ -2001,7 +2008,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     let msg_id = heard["msg_id"].as_i64().unwrap();
 
     // Other readers find only the other child's message.
-    let read = claim::from_queue(&mut conn, &queue, "w2", 30, 10)
+    let read = step::claim::from_queue(&mut conn, &queue, "w2", 30, 10)
         .await
         .unwrap();
     assert!(
@@ -2012,7 +2019,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     // The worker loads its step by id: attempt 1, the lease running; another token,
     // or an id that is not handed, loads nothing.
     let mut tx = db.pool.begin().await.unwrap();
-    let loaded = claim::handed(&mut tx, &queue, offer.token, &[msg_id, msg_id + 1000])
+    let loaded = step::handoff::load(&mut tx, &queue, offer.token, &[msg_id, msg_id + 1000])
         .await
         .unwrap();
     let xid: Option<i64> = sqlx::query_scalar("SELECT txid_current_if_assigned()")
@@ -2036,7 +2043,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
         other => panic!("{other:?}"),
     }
     assert!(
-        claim::handed(&mut conn, &queue, Uuid::now_v7(), &[msg_id])
+        step::handoff::load(&mut conn, &queue, Uuid::now_v7(), &[msg_id])
             .await
             .unwrap()
             .is_empty()
@@ -2048,13 +2055,13 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
         .await
         .unwrap();
     assert!(
-        claim::handed(&mut conn, &queue, offer.token, &[msg_id])
+        step::handoff::load(&mut conn, &queue, offer.token, &[msg_id])
             .await
             .unwrap()
             .is_empty(),
         "past its lease a handed step is anyone's"
     );
-    let read = claim::from_queue(&mut conn, &queue, "w2", 30, 10)
+    let read = step::claim::from_queue(&mut conn, &queue, "w2", 30, 10)
         .await
         .unwrap();
     // The handed attempt may never have run: the takeover does not count it.
@@ -2072,7 +2079,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
         }
         other => panic!("{other:?}"),
     }
-    let history = transition::step_history(&db.pool, handed).await.unwrap();
+    let history = step::history::list(&db.pool, handed).await.unwrap();
     assert_eq!(
         history.last().unwrap().metadata,
         json!({"event": "claimed", "worker_id": "w2", "redelivered": true, "handoff_expired": true})
@@ -2081,7 +2088,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
     PgmqClient::set_vt(&mut *conn, &queue, msg_id, 0)
         .await
         .unwrap();
-    let read = claim::from_queue(&mut conn, &queue, "w3", 30, 10)
+    let read = step::claim::from_queue(&mut conn, &queue, "w3", 30, 10)
         .await
         .unwrap();
     match &read[..] {
@@ -2095,7 +2102,7 @@ async fn a_handoff_claims_one_ready_child_for_the_offering_worker() {
         other => panic!("{other:?}"),
     }
     assert!(
-        claim::handed(&mut conn, &queue, offer.token, &[msg_id])
+        step::handoff::load(&mut conn, &queue, offer.token, &[msg_id])
             .await
             .unwrap()
             .is_empty()
@@ -2207,7 +2214,7 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
     let messages = [json!({"step": "left"}), json!({"step": "right"})];
     let mut conn = db.pool.acquire().await.unwrap();
     // `left` is listed twice: still one message.
-    let moved = step::enqueue(
+    let moved = step::enqueue::many(
         &mut conn,
         &[left, right, left],
         &[
@@ -2238,14 +2245,14 @@ async fn enqueue_moves_pending_steps_and_sends_exactly_their_messages() {
     let bodies: Vec<_> = sent.into_iter().map(|m| m.message).collect();
     assert_eq!(bodies, vec![json!({"step": "left"})]);
     // Again: nothing is pending any more, so nothing moves and nothing is sent.
-    let again = step::enqueue(&mut conn, &[left, right], &messages, &queue)
+    let again = step::enqueue::many(&mut conn, &[left, right], &messages, &queue)
         .await
         .unwrap();
     assert!(again.is_empty());
     assert_eq!(client.depth(&queue).await.unwrap(), 1);
     // Mismatched inputs are refused.
     assert!(
-        step::enqueue(&mut conn, &[left], &messages, &queue)
+        step::enqueue::many(&mut conn, &[left], &messages, &queue)
             .await
             .is_err()
     );
@@ -2302,12 +2309,12 @@ async fn rows_read(conn: &mut sqlx::PgConnection) -> std::collections::HashMap<S
 /// orchestration's take, lock and completion (which enqueues the ready children).
 async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName) {
     use pgmq_notify::{PgmqClient, QueueName};
-    use tasker_shared::database::claim::{self, Delivery};
+    use tasker_shared::database::step::claim::Delivery;
 
     let results_queue =
         QueueName::new(tasker_shared::messaging::ORCHESTRATION_STEP_RESULTS).unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let mut deliveries = claim::from_queue(&mut conn, worker_queue, "w", 30, 1)
+    let mut deliveries = step::claim::from_queue(&mut conn, worker_queue, "w", 30, 1)
         .await
         .unwrap();
     let Some(Delivery::Claimed { msg_id, step, .. }) = deliveries.pop() else {
@@ -2329,13 +2336,13 @@ async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName
         },
     };
     let handed = serde_json::to_value(step.message()).unwrap();
-    let handover = step::Handover {
+    let handover = step::result::Handover {
         worker_queue,
         msg_id,
         results_queue: &results_queue,
         message: &handed,
     };
-    let out = step::submit_result(&mut conn, step.step_uuid, step.attempt, &result, handover)
+    let out = step::result::submit_one(&mut conn, step.step_uuid, step.attempt, &result, handover)
         .await
         .unwrap();
     assert!(out.applied(), "{out:?}");
@@ -2345,15 +2352,15 @@ async fn run_one_step(pool: &sqlx::PgPool, worker_queue: &pgmq_notify::QueueName
             .await
             .unwrap();
     assert_eq!(taken.len(), 1);
-    step::lock_task_and_load(&mut tx, step.task_uuid, step.step_uuid)
+    step::processing::lock_and_load_one(&mut tx, step.task_uuid, step.step_uuid)
         .await
         .unwrap()
         .unwrap();
-    let route = step::ChildRoute {
+    let route = step::complete::ChildRoute {
         queue: worker_queue,
         correlation_id: step.correlation_id,
     };
-    step::complete(&mut tx, step.step_uuid, &json!({}), Some(route))
+    step::complete::one(&mut tx, step.step_uuid, &json!({}), Some(route))
         .await
         .unwrap()
         .unwrap();
@@ -2406,7 +2413,7 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
     let (db, queue) = db_with_worker_queue().await;
     let nt = register(&db, DIAMOND).await;
     let first = create(&db, &nt).await;
-    let start_message = |c: &task::CreatedTask| {
+    let start_message = |c: &task::create::CreatedTask| {
         serde_json::to_value(StepMessage::new(
             c.task_uuid,
             c.steps["start"],
@@ -2416,7 +2423,7 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
     };
     {
         let mut conn = db.pool.acquire().await.unwrap();
-        step::enqueue(
+        step::enqueue::many(
             &mut conn,
             &[first.steps["start"]],
             &[start_message(&first)],
@@ -2437,7 +2444,7 @@ async fn plans_made_on_small_tables_stay_keyed_as_the_tables_grow() {
     let mut grow = sqlx::PgConnection::connect(&db.url).await.unwrap();
     for _ in 0..250 {
         let mut tx = grow.begin().await.unwrap();
-        task::create(&mut tx, &nt, &new_task(&nt, json!({"n": Uuid::now_v7()})))
+        task::create::pending(&mut tx, &nt, &new_task(&nt, json!({"n": Uuid::now_v7()})))
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -2481,19 +2488,23 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
     assert_eq!(nt.named_steps.len(), 4);
     let new = new_task(&nt, json!({"order": 7}));
     let mut conn = db.pool.acquire().await.unwrap();
-    let task::CreateOutcome::Created(c) = task::create_and_enqueue(&mut conn, &nt, &new, &queue)
-        .await
-        .unwrap()
+    let task::create::CreateOutcome::Created(c) =
+        task::create::and_enqueue(&mut conn, &nt, &new, &queue)
+            .await
+            .unwrap()
     else {
         panic!("not created")
     };
     assert_eq!(c.root_steps, vec![c.steps["start"]]);
     assert_eq!(c.named_steps, nt.named_steps);
 
-    let record = task::get(&db.pool, c.task_uuid).await.unwrap().unwrap();
+    let record = task::read::get(&db.pool, c.task_uuid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, "steps_in_process");
     let history: Vec<(Option<String>, String, i32, serde_json::Value)> =
-        transition::task_history(&db.pool, c.task_uuid)
+        task::history::list(&db.pool, c.task_uuid)
             .await
             .unwrap()
             .into_iter()
@@ -2515,7 +2526,7 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
         let db = &db;
         let id = c.steps[name];
         async move {
-            transition::step_history(&db.pool, id)
+            step::history::list(&db.pool, id)
                 .await
                 .unwrap()
                 .into_iter()
@@ -2563,19 +2574,21 @@ async fn create_and_enqueue_starts_the_task_in_one_statement() {
     .unwrap();
     assert_eq!(edges, 4);
     // The readiness functions agree: start is enqueued, nothing else is ready.
-    let ready = step::readiness(&db.pool, c.task_uuid, None).await.unwrap();
+    let ready = step::read::readiness(&db.pool, c.task_uuid, None)
+        .await
+        .unwrap();
     assert!(ready.iter().all(|r| !r.ready_for_execution));
 
     // A duplicate: nothing more is written, and no second message is sent.
-    let again = task::NewTask {
+    let again = task::create::NewTask {
         task_uuid: Uuid::now_v7(),
         ..new.clone()
     };
-    match task::create_and_enqueue(&mut conn, &nt, &again, &queue)
+    match task::create::and_enqueue(&mut conn, &nt, &again, &queue)
         .await
         .unwrap()
     {
-        task::CreateOutcome::Duplicate { existing_task_uuid } => {
+        task::create::CreateOutcome::Duplicate { existing_task_uuid } => {
             assert_eq!(existing_task_uuid, c.task_uuid)
         }
         other => panic!("{other:?}"),
@@ -2628,8 +2641,8 @@ async fn a_read_does_not_walk_past_messages_that_are_not_visible() {
 #[tokio::test]
 async fn submitting_results_together_records_each_as_alone() {
     use pgmq_notify::{PgmqClient, QueueName};
-    use tasker_shared::database::claim::{self, Delivery};
-    use tasker_shared::database::submit::{self, Submission};
+    use tasker_shared::database::step::claim::Delivery;
+    use tasker_shared::database::step::result::Submission;
     use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
     use tasker_shared::results::{ResultMetadata, ResultStatus, StepExecutionResult};
 
@@ -2641,8 +2654,8 @@ async fn submitting_results_together_records_each_as_alone() {
     let mut tasks = Vec::new();
     for n in 0..2 {
         let new = new_task(&nt, json!({"n": n}));
-        let task::CreateOutcome::Created(c) =
-            task::create_and_enqueue(&mut conn, &nt, &new, &queue)
+        let task::create::CreateOutcome::Created(c) =
+            task::create::and_enqueue(&mut conn, &nt, &new, &queue)
                 .await
                 .unwrap()
         else {
@@ -2650,8 +2663,8 @@ async fn submitting_results_together_records_each_as_alone() {
         };
         tasks.push(c);
     }
-    let claimed: Vec<(i64, tasker_shared::database::step::ClaimedStep)> =
-        claim::from_queue(&mut conn, &queue, "w", 30, 10)
+    let claimed: Vec<(i64, tasker_shared::database::step::claim::ClaimedStep)> =
+        step::claim::from_queue(&mut conn, &queue, "w", 30, 10)
             .await
             .unwrap()
             .into_iter()
@@ -2661,8 +2674,8 @@ async fn submitting_results_together_records_each_as_alone() {
             })
             .collect();
     assert_eq!(claimed.len(), 2);
-    let result =
-        |step: &tasker_shared::database::step::ClaimedStep, success: bool| StepExecutionResult {
+    let result = |step: &tasker_shared::database::step::claim::ClaimedStep, success: bool| {
+        StepExecutionResult {
             step_uuid: step.step_uuid,
             success,
             result: json!(step.step_name),
@@ -2680,7 +2693,8 @@ async fn submitting_results_together_records_each_as_alone() {
                 completed_at: chrono::Utc::now(),
                 custom: serde_json::Value::Null,
             },
-        };
+        }
+    };
     let (ok, failed) = (result(&claimed[0].1, true), result(&claimed[1].1, false));
     let stale = result(&claimed[0].1, true);
     let messages: Vec<serde_json::Value> = claimed
@@ -2711,7 +2725,7 @@ async fn submitting_results_together_records_each_as_alone() {
             message: &messages[0],
         },
     ];
-    let outcomes = submit::batch(&mut conn, &queue, &results_queue, &items)
+    let outcomes = step::result::submit_many(&mut conn, &queue, &results_queue, &items)
         .await
         .unwrap();
     assert_eq!(
@@ -2737,9 +2751,7 @@ async fn submitting_results_together_records_each_as_alone() {
         WorkflowStepState::EnqueuedAsErrorForOrchestration
     );
     for (_, step) in &claimed {
-        let history = transition::step_history(&db.pool, step.step_uuid)
-            .await
-            .unwrap();
+        let history = step::history::list(&db.pool, step.step_uuid).await.unwrap();
         assert_eq!(
             history.len(),
             4,
@@ -2772,26 +2784,29 @@ async fn submitting_results_together_records_each_as_alone() {
     assert_eq!(sent, expected, "one message per recorded result");
 }
 
-/// `transition::complete_task_if_done` with a fixed history entry.
-async fn decide(conn: &mut sqlx::PgConnection, task: Uuid) -> transition::AfterCompletion {
-    transition::complete_task_if_done(conn, task, &json!({"event": "finalized"}))
+/// `task::finalize::complete_if_done` with a fixed history entry.
+async fn decide(conn: &mut sqlx::PgConnection, task: Uuid) -> task::finalize::AfterCompletion {
+    task::finalize::complete_if_done(conn, task, &json!({"event": "finalized"}))
         .await
         .unwrap()
 }
 
-/// `transition::complete_task_if_done`: a task whose steps are all complete or resolved
+/// `task::finalize::complete_if_done`: a task whose steps are all complete or resolved
 /// manually is completed (history, completion time, notification) once; a step
 /// enqueued, running or reported means "on its way"; anything else is undecided.
 #[tokio::test]
 async fn complete_task_if_done_completes_only_a_finished_task() {
-    use transition::AfterCompletion;
+    use task::finalize::AfterCompletion;
     let db = TestDb::new().await;
     let nt = register(&db, DIAMOND).await;
     let c = create(&db, &nt).await;
     let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
         .await
         .unwrap();
-    listener.listen(transition::SETTLED_CHANNEL).await.unwrap();
+    listener
+        .listen(task::transition::SETTLED_CHANNEL)
+        .await
+        .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
     // Every row of the task's (`tasks`) or of its steps (`workflow_steps`) to `state`.
     let set = |table: &'static str, state: &'static str| {

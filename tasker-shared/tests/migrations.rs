@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use tasker_shared::database::{MIGRATOR, transition};
+use tasker_shared::database::{MIGRATOR, step, task};
 use tasker_shared::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
 use tasker_shared::testing::TestDb;
 use uuid::Uuid;
@@ -119,7 +119,7 @@ async fn migration_9_moves_current_states_onto_rows_and_back() {
 
     // The migrated rows carry on where the history left off.
     let mut conn = db.pool.acquire().await.unwrap();
-    let out = transition::transition_step(
+    let out = step::transition::one(
         &mut conn,
         a,
         &[WorkflowStepState::WaitingForRetry],
@@ -135,12 +135,12 @@ async fn migration_9_moves_current_states_onto_rows_and_back() {
             from: WorkflowStepState::WaitingForRetry
         }
     );
-    let history = transition::step_history(&mut *conn, a).await.unwrap();
+    let history = step::history::list(&mut *conn, a).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!((last.sort_key, last.to_state.as_str()), (6, "in_progress"));
     assert!(last.most_recent);
     assert_eq!(
-        transition::current_task_state(&mut conn, task)
+        task::transition::current_state(&mut conn, task)
             .await
             .unwrap(),
         Some(TaskState::StepsInProcess)

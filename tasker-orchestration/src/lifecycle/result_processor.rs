@@ -6,10 +6,11 @@ use chrono::Utc;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
-use pgmq_notify::{PgmqClient, QueueName};
-use tasker_shared::database::complete::{self, Completion};
-use tasker_shared::database::step;
-use tasker_shared::database::transition::{self, AfterCompletion};
+use pgmq_notify::QueueName;
+use tasker_shared::database::step::complete::{self, Completion};
+use tasker_shared::database::step::processing::{self, StepForOrchestration};
+use tasker_shared::database::step::{self, message};
+use tasker_shared::database::task::finalize::{self, AfterCompletion};
 use tasker_shared::messaging::StepMessage;
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
 
@@ -42,7 +43,7 @@ pub async fn process_message(
     let clock = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let outcome = process(&mut tx, message).await?;
-    PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+    message::delete(&mut *tx, queue, msg_id).await?;
     tx.commit().await?;
     crate::metrics::result_processed(label(outcome), clock.elapsed());
     Ok(outcome)
@@ -59,7 +60,7 @@ pub const MAX_RESULT_DELIVERIES: i32 = 10;
 ///
 /// The batch first runs without savepoints, its succeeded steps completed together (one
 /// statement for all of them), and its messages are taken (deleted as they
-/// are read, [`PgmqClient::take_with`]) rather than leased and deleted afterwards: three
+/// are read, [`message::take_results`]) rather than leased and deleted afterwards: three
 /// round trips fewer per batch and two per result. If any result fails (or a message
 /// cannot be decoded), the whole transaction rolls back, which puts the messages back
 /// untouched, and the batch is read again and processed result by result behind
@@ -102,8 +103,7 @@ async fn read_decoded(
     vt_seconds: i32,
     qty: i32,
 ) -> Result<(Vec<Decoded>, usize)> {
-    let messages =
-        PgmqClient::read_with::<serde_json::Value>(&mut *conn, queue, vt_seconds, qty).await?;
+    let messages = message::lease_results(&mut *conn, queue, vt_seconds, qty).await?;
     let read = messages.len();
     let mut decoded = Vec::with_capacity(read);
     for m in messages {
@@ -112,7 +112,7 @@ async fn read_decoded(
             Err(error) => {
                 // A message we cannot read will never become readable: park it.
                 tracing::error!(%error, msg_id = m.msg_id, body = %m.message, "unreadable step result message archived");
-                PgmqClient::archive(&mut *conn, queue, m.msg_id).await?;
+                message::archive(&mut *conn, queue, m.msg_id).await?;
             }
         }
     }
@@ -136,7 +136,7 @@ async fn process_batch_together(
     queue: &QueueName,
     qty: i32,
 ) -> Result<(usize, Vec<(ResultOutcome, Duration, StepMessage)>)> {
-    let taken = PgmqClient::take_with::<serde_json::Value>(&mut *conn, queue, qty).await?;
+    let taken = message::take_results(&mut *conn, queue, qty).await?;
     let read = taken.len();
     let mut messages = taken
         .into_iter()
@@ -168,8 +168,8 @@ async fn process_together(
         .iter()
         .map(|m| (m.task_uuid, m.step_uuid))
         .collect();
-    let loaded: HashMap<(uuid::Uuid, uuid::Uuid), (TaskState, step::StepForOrchestration)> =
-        step::lock_tasks_and_load(&mut *conn, &pairs)
+    let loaded: HashMap<(uuid::Uuid, uuid::Uuid), (TaskState, StepForOrchestration)> =
+        processing::lock_and_load_many(&mut *conn, &pairs)
             .await?
             .into_iter()
             .map(|(state, row)| ((row.task_uuid, row.workflow_step_uuid), (state, row)))
@@ -202,7 +202,7 @@ async fn process_together(
     let mut completed: HashMap<uuid::Uuid, usize> = HashMap::new();
     for (namespace, completions) in groups {
         let queue = namespace.as_deref().map(QueueName::worker).transpose()?;
-        let moved = complete::steps(
+        let moved = complete::many(
             &mut *conn,
             &completions,
             &json!({"event": "completed"}),
@@ -294,7 +294,7 @@ pub async fn process_batch_isolated(
             .await;
         match outcome {
             Ok(outcome) => {
-                PgmqClient::delete(&mut *tx, queue, msg_id).await?;
+                message::delete(&mut *tx, queue, msg_id).await?;
                 sqlx::query("RELEASE SAVEPOINT step_result")
                     .execute(&mut *tx)
                     .await?;
@@ -309,7 +309,7 @@ pub async fn process_batch_isolated(
                     // The same result failed on every delivery: park it in the queue's
                     // archive instead of failing forever. Its task stops progressing,
                     // so the staleness detector moves it to `error` and the DLQ.
-                    PgmqClient::archive(&mut *tx, queue, msg_id).await?;
+                    message::archive(&mut *tx, queue, msg_id).await?;
                     tracing::error!(%error, msg_id, read_ct, task_uuid = %message.task_uuid, step_uuid = %message.step_uuid, "processing a step result failed on every delivery; message archived");
                 } else {
                     tracing::warn!(%error, msg_id, read_ct, task_uuid = %message.task_uuid, "processing a step result failed; it will be retried when its lease ends");
@@ -364,7 +364,7 @@ async fn settle_task(
             return Ok((outcome, task_state));
         }
         let metadata = json!({"event": "finalized", "execution_status": "all_complete"});
-        match transition::complete_task_if_done(&mut *conn, route.task_uuid, &metadata).await? {
+        match finalize::complete_if_done(&mut *conn, route.task_uuid, &metadata).await? {
             AfterCompletion::StepsOnTheirWay => return Ok((outcome, task_state)),
             AfterCompletion::Completed => {
                 task_finalizer::finalized(route, TaskState::Complete);
@@ -387,7 +387,7 @@ const MAX_RETRY_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 
 async fn fail_or_retry(
     conn: &mut PgConnection,
-    step_row: &step::StepForOrchestration,
+    step_row: &StepForOrchestration,
     route: TaskRoute<'_>,
     task_live: bool,
 ) -> Result<ResultOutcome> {
@@ -409,7 +409,7 @@ async fn fail_or_retry(
                 fastrand::f64(),
             ),
         };
-        let moved = transition::transition_step(
+        let moved = step::transition::one(
             &mut *conn,
             step_row.workflow_step_uuid,
             &[WorkflowStepState::EnqueuedAsErrorForOrchestration],
@@ -422,11 +422,11 @@ async fn fail_or_retry(
             return Ok(ResultOutcome::Stale);
         }
         let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        step::set_next_retry_at(&mut *conn, step_row.workflow_step_uuid, at).await?;
+        step::retry::set_next_at(&mut *conn, step_row.workflow_step_uuid, at).await?;
         // The delayed message is the retry timer: it becomes visible when the backoff
         // ends, and the worker claims the step straight from waiting_for_retry.
         let queue = QueueName::worker(route.namespace)?;
-        PgmqClient::send_with_notify_at(
+        message::delay_for_retry(
             &mut *conn,
             &queue,
             &StepMessage::new(
@@ -439,7 +439,7 @@ async fn fail_or_retry(
         .await?;
         return Ok(ResultOutcome::RetryScheduled(delay));
     }
-    let moved = transition::transition_step(
+    let moved = step::transition::one(
         &mut *conn,
         step_row.workflow_step_uuid,
         &[WorkflowStepState::EnqueuedAsErrorForOrchestration],

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use tasker_shared::database::dlq::{self, StalenessThresholds};
-use tasker_shared::database::{task, transition};
+use tasker_shared::database::task;
 use tasker_shared::state_machine::TaskState;
 
 use crate::error::Result;
@@ -35,7 +35,7 @@ impl StalenessDetector {
                 continue;
             };
             let mut tx = self.pool.begin().await?;
-            if !task::lock(&mut tx, candidate.task_uuid).await? {
+            if !task::transition::lock(&mut tx, candidate.task_uuid).await? {
                 continue;
             }
             let metadata = json!({
@@ -44,7 +44,7 @@ impl StalenessDetector {
                 "threshold_minutes": candidate.threshold_minutes,
             });
             // Compare-and-swap: if the task moved on since it was found, leave it be.
-            let outcome = transition::transition_task(
+            let outcome = task::transition::one(
                 &mut tx,
                 candidate.task_uuid,
                 &[state],

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use tasker_shared::api::StepManualAction;
-use tasker_shared::database::{step, task, transition};
+use tasker_shared::database::{step, task};
 use tasker_shared::results::{ResultMetadata, ResultStatus, StepExecutionResult};
 use tasker_shared::state_machine::{TransitionOutcome, WorkflowStepState};
 
@@ -54,15 +54,15 @@ pub async fn apply(
 ) -> Result<WorkflowStepState, StepActionError> {
     action.validate().map_err(StepActionError::Invalid)?;
     let mut tx = pool.begin().await?;
-    if !task::lock(&mut tx, task_uuid).await? {
+    if !task::transition::lock(&mut tx, task_uuid).await? {
         return Err(StepActionError::NotFound(format!(
             "task {task_uuid} not found"
         )));
     }
-    let record = task::get(&mut *tx, task_uuid)
+    let record = task::read::get(&mut *tx, task_uuid)
         .await?
         .ok_or_else(|| StepActionError::NotFound(format!("task {task_uuid} not found")))?;
-    let step_row = step::load_for_orchestration(&mut *tx, step_uuid)
+    let step_row = step::processing::load(&mut *tx, step_uuid)
         .await?
         .filter(|s| s.task_uuid == task_uuid)
         .ok_or_else(|| {
@@ -96,7 +96,7 @@ pub async fn apply(
         StepManualAction::CompleteManually { .. } => (&live, WorkflowStepState::Complete),
     };
     let outcome =
-        transition::transition_step(&mut tx, step_uuid, from, to, &metadata, None).await?;
+        step::transition::one(&mut tx, step_uuid, from, to, &metadata, None).await?;
     if let TransitionOutcome::Conflict { actual } = outcome {
         let actual = actual.map_or("missing".to_string(), |s| s.to_string());
         let allowed = match action {
@@ -108,7 +108,7 @@ pub async fn apply(
         )));
     }
     match action {
-        StepManualAction::ResetForRetry { .. } => step::reset_attempts(&mut tx, step_uuid).await?,
+        StepManualAction::ResetForRetry { .. } => step::operator::reset_attempts(&mut tx, step_uuid).await?,
         StepManualAction::CompleteManually {
             completion_data,
             completed_by,
@@ -130,7 +130,7 @@ pub async fn apply(
                     custom: completion_data.metadata.clone().unwrap_or(Value::Null),
                 },
             };
-            step::store_result(&mut tx, step_uuid, &result).await?;
+            step::operator::store_result(&mut tx, step_uuid, &result).await?;
         }
         // The transition set completed_at.
         StepManualAction::ResolveManually { .. } => {}

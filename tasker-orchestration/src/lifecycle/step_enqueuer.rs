@@ -42,7 +42,7 @@ pub async fn enqueue_steps(
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(tasker_shared::database::Error::from)?;
-    let ids = step::enqueue(&mut *conn, step_uuids, &messages, &queue).await?;
+    let ids = step::enqueue::many(&mut *conn, step_uuids, &messages, &queue).await?;
     if ids.is_empty() {
         return Ok(ids);
     }
@@ -53,11 +53,11 @@ pub async fn enqueue_steps(
 
 /// Enqueues every ready step of a task (the fallback sweep's path).
 pub async fn enqueue_all_ready(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<Vec<Uuid>> {
-    let ready = ready_ids(step::readiness(&mut *conn, route.task_uuid, None).await?);
+    let ready = ready_ids(step::read::readiness(&mut *conn, route.task_uuid, None).await?);
     enqueue_steps(conn, route, &ready).await
 }
 
-fn ready_ids(rows: Vec<step::StepReadinessStatus>) -> Vec<Uuid> {
+fn ready_ids(rows: Vec<step::read::StepReadinessStatus>) -> Vec<Uuid> {
     rows.into_iter()
         .filter(|r| r.ready_for_execution)
         .map(|r| r.workflow_step_uuid)
@@ -80,7 +80,7 @@ impl StepEnqueuerService {
     /// Advances up to `limit` tasks with ready steps, highest priority first. Returns how
     /// many it advanced.
     pub async fn process_batch(&self, limit: i32) -> Result<usize> {
-        let ready = tasker_shared::database::task::next_ready(&self.pool, limit).await?;
+        let ready = tasker_shared::database::task::read::next_ready(&self.pool, limit).await?;
         let finalizer = super::task_finalizer::TaskFinalizer::new(self.pool.clone());
         let mut advanced = 0;
         for info in ready {

@@ -4,7 +4,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use tasker_shared::database::{step, task, transition};
+use tasker_shared::database::{step, task};
 use tasker_shared::state_machine::{TaskState, TransitionOutcome, WorkflowStepState};
 
 use crate::error::Error;
@@ -51,18 +51,18 @@ pub async fn cancel_task(
     reason: &str,
 ) -> Result<usize, CancelError> {
     let mut tx = pool.begin().await?;
-    if !task::lock(&mut tx, task_uuid).await? {
+    if !task::transition::lock(&mut tx, task_uuid).await? {
         return Err(CancelError::NotFound(task_uuid));
     }
-    let state = transition::current_task_state(&mut tx, task_uuid)
+    let state = task::transition::current_state(&mut tx, task_uuid)
         .await?
         .ok_or(CancelError::NotFound(task_uuid))?;
     if state.is_terminal() {
         return Err(CancelError::AlreadyEnded { task_uuid, state });
     }
     let metadata = json!({"event": "cancelled", "actor": actor, "reason": reason});
-    let steps = step::ids_for_task(&mut *tx, task_uuid).await?;
-    let cancelled = transition::transition_steps(
+    let steps = step::read::ids_for_task(&mut *tx, task_uuid).await?;
+    let cancelled = step::transition::many(
         &mut tx,
         &steps,
         &[
@@ -75,7 +75,7 @@ pub async fn cancel_task(
         &metadata,
     )
     .await?;
-    match transition::transition_task(
+    match task::transition::one(
         &mut tx,
         task_uuid,
         &[state],

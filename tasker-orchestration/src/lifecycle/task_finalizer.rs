@@ -3,7 +3,7 @@
 use serde_json::json;
 use sqlx::PgConnection;
 
-use tasker_shared::database::{task, transition};
+use tasker_shared::database::task;
 use tasker_shared::state_machine::{TaskState, TransitionOutcome};
 
 use super::step_enqueuer::{TaskRoute, enqueue_all_ready};
@@ -19,12 +19,12 @@ pub enum FinalizationAction {
 }
 
 /// Brings the task's state in line with its steps. The caller holds the task's row lock
-/// ([`task::lock`]), so finalizations of one task never interleave.
+/// ([`task::transition::lock`]), so finalizations of one task never interleave.
 ///
 /// Ready steps found here are enqueued at once; a failed step moves the task to
 /// `blocked_by_failures` in this same pass, even while other steps still run.
 pub async fn finalize(conn: &mut PgConnection, route: TaskRoute<'_>) -> Result<FinalizationAction> {
-    let Some(current) = transition::current_task_state(&mut *conn, route.task_uuid).await? else {
+    let Some(current) = task::transition::current_state(&mut *conn, route.task_uuid).await? else {
         return Ok(FinalizationAction::NoAction);
     };
     finalize_from(conn, route, current).await
@@ -40,7 +40,7 @@ pub async fn finalize_from(
     if current.is_terminal() {
         return Ok(FinalizationAction::NoAction);
     }
-    let ctx = task::execution_context(&mut *conn, route.task_uuid)
+    let ctx = task::read::execution_context(&mut *conn, route.task_uuid)
         .await?
         .ok_or_else(|| {
             Error::Corrupt(format!("task {} has no execution context", route.task_uuid))
@@ -63,7 +63,7 @@ pub async fn finalize_from(
         tracing::warn!(task_uuid = %route.task_uuid, %current, %target, "finalization found no legal transition");
         return Ok(FinalizationAction::NoAction);
     }
-    let outcome = transition::transition_task(
+    let outcome = task::transition::one(
         &mut *conn,
         route.task_uuid,
         &[current],
@@ -101,10 +101,10 @@ impl TaskFinalizer {
     /// steps. A task that does not exist is `NoAction`.
     pub async fn finalize_task(&self, task_uuid: uuid::Uuid) -> Result<FinalizationAction> {
         let mut tx = self.pool.begin().await?;
-        if !task::lock(&mut tx, task_uuid).await? {
+        if !task::transition::lock(&mut tx, task_uuid).await? {
             return Ok(FinalizationAction::NoAction);
         }
-        let Some(record) = task::get(&mut *tx, task_uuid).await? else {
+        let Some(record) = task::read::get(&mut *tx, task_uuid).await? else {
             return Ok(FinalizationAction::NoAction);
         };
         let route = TaskRoute {

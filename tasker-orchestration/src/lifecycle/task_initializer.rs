@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use pgmq_notify::QueueName;
 use tasker_shared::api::TaskRequest;
-use tasker_shared::database::step::{StepDetail, StepReadinessStatus};
+use tasker_shared::database::step::read::{StepDetail, StepReadinessStatus};
 use tasker_shared::database::{named_task, task};
 use tasker_shared::identity::{self, identity_hash};
 use tasker_shared::state_machine::{TaskState, WorkflowStepState};
@@ -50,16 +50,16 @@ pub struct CreatedTask {
     /// The task as committed: what reading it back right after the commit returns,
     /// before any worker touched it (`POST /v1/tasks` answers with it, so it need not
     /// read the task back).
-    pub record: task::TaskRecord,
-    /// Its steps as committed, in creation order (like [`step::list_for_task`]).
+    pub record: task::read::TaskRecord,
+    /// Its steps as committed, in creation order (like [`step::read::list_for_task`]).
     ///
-    /// [`step::list_for_task`]: tasker_shared::database::step::list_for_task
+    /// [`step::read::list_for_task`]: tasker_shared::database::step::read::list_for_task
     pub steps: Vec<StepDetail>,
 }
 
 /// Validates the request, creates the task with its steps, enqueues the root steps and
 /// moves the task to `steps_in_process`, all in one statement
-/// ([`task::create_and_enqueue`]).
+/// ([`task::create::and_enqueue`]).
 pub async fn create_task(
     pool: &PgPool,
     request: &TaskRequest,
@@ -93,7 +93,7 @@ pub async fn create_task(
     )
     .map_err(|e: identity::Error| CreateTaskError::Invalid(vec![e.to_string()]))?;
 
-    let new = task::NewTask {
+    let new = task::create::NewTask {
         task_uuid: Uuid::now_v7(),
         context: request.context.clone(),
         identity_hash: hash,
@@ -117,9 +117,9 @@ pub async fn create_task(
 
     let queue = QueueName::worker(&named.namespace).map_err(Error::from)?;
     let mut conn = pool.acquire().await.map_err(Error::from)?;
-    let created = match task::create_and_enqueue(&mut conn, &named, &new, &queue).await? {
-        task::CreateOutcome::Created(c) => c,
-        task::CreateOutcome::Duplicate { existing_task_uuid } => {
+    let created = match task::create::and_enqueue(&mut conn, &named, &new, &queue).await? {
+        task::create::CreateOutcome::Created(c) => c,
+        task::create::CreateOutcome::Duplicate { existing_task_uuid } => {
             return Err(CreateTaskError::Duplicate { existing_task_uuid });
         }
     };
@@ -134,7 +134,7 @@ pub async fn create_task(
         "task created"
     );
     let steps = committed_steps(&named, &created);
-    let record = task::TaskRecord {
+    let record = task::read::TaskRecord {
         task_uuid: created.task_uuid,
         named_task_uuid: named.named_task_uuid,
         name: named.name.clone(),
@@ -164,7 +164,7 @@ pub async fn create_task(
 
 /// The steps of a task just created, as `get_step_readiness_status` reads them: the
 /// `enqueued` ones (the roots) and the others `pending` behind them, none attempted.
-fn committed_steps(named: &named_task::NamedTask, created: &task::CreatedTask) -> Vec<StepDetail> {
+fn committed_steps(named: &named_task::NamedTask, created: &task::create::CreatedTask) -> Vec<StepDetail> {
     let at: DateTime<Utc> = created.created_at;
     let mut steps: Vec<StepDetail> = named
         .template

@@ -1,21 +1,25 @@
 //! The SQL seam: every query Tasker runs lives below this module (queue functions aside,
 //! which live in `pgmq-notify`). Other crates call typed functions such as
-//! [`step::claim`] or [`task::create`]; they never build SQL.
+//! [`step::claim::from_queue`] or [`task::create::and_enqueue`]; they never build SQL.
+//!
+//! The modules are named for what they act on: [`task`] and [`step`] (each with one
+//! module per operation, its one-item and many-item forms side by side), the template
+//! registry ([`named_task`]), the dead letter queue and staleness ([`dlq`]), and
+//! [`retention`]. Long statements are `.sql` files next to the module that runs them,
+//! each opening with a comment that names its parameters; a statement on a queue's own
+//! tables holds placeholders for the queue (`splice.rs`).
 //!
 //! Functions that must run inside a caller's transaction take `&mut PgConnection`
 //! (a `&mut *tx` works); read-only helpers take any executor.
 
-pub mod claim;
-pub mod complete;
 pub mod dlq;
 pub mod error;
 pub mod named_task;
 pub mod retention;
+mod splice;
+mod states;
 pub mod step;
-pub mod submit;
 pub mod task;
-pub mod task_create;
-pub mod transition;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,10 +29,6 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::{Error, Result};
-pub use step::readiness as get_step_readiness_status;
-pub use task::{
-    execution_context as get_task_execution_context, next_ready as get_next_ready_tasks,
-};
 
 use crate::messaging::{
     ORCHESTRATION_STEP_RESULTS, ORCHESTRATION_TASK_FINALIZATIONS, ORCHESTRATION_TASK_REQUESTS,
@@ -189,41 +189,6 @@ pub async fn schema_is_current(pool: &PgPool) -> Result<bool> {
         .all(|m| applied.contains(&m.version)))
 }
 
-/// The SQL functions behind one handle on a pool.
-#[derive(Debug, Clone)]
-pub struct SqlFunctionExecutor {
-    pool: PgPool,
-}
-
-impl SqlFunctionExecutor {
-    /// An executor on `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    /// `tasker.get_step_readiness_status(task, steps)`.
-    pub async fn get_step_readiness_status(
-        &self,
-        task_uuid: uuid::Uuid,
-        only: Option<&[uuid::Uuid]>,
-    ) -> Result<Vec<step::StepReadinessStatus>> {
-        step::readiness(&self.pool, task_uuid, only).await
-    }
-
-    /// `tasker.get_task_execution_context(task)`.
-    pub async fn get_task_execution_context(
-        &self,
-        task_uuid: uuid::Uuid,
-    ) -> Result<Option<task::TaskExecutionContext>> {
-        task::execution_context(&self.pool, task_uuid).await
-    }
-
-    /// `tasker.get_next_ready_tasks(limit)`.
-    pub async fn get_next_ready_tasks(&self, limit: i32) -> Result<Vec<task::ReadyTaskInfo>> {
-        task::next_ready(&self.pool, limit).await
-    }
-}
-
 /// Queue depths (messages, visible or not) of every PGMQ queue.
 pub async fn queue_depths(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query_as("SELECT queue_name, queue_length FROM pgmq.metrics_all()")
@@ -261,4 +226,43 @@ pub async fn missing_queues(pool: &PgPool, queues: &[&str]) -> Result<Vec<String
         .filter(|q| !present.iter().any(|p| p == *q))
         .map(|q| q.to_string())
         .collect())
+}
+
+// TEMPORARY: old paths for callers being moved; removed by the worker refactor.
+// tasker-worker's tests (runtime.rs) and src (executor.rs, runtime/fetch.rs:
+// `step::ClaimedStep`), and tasker-orchestration's web/ (steps.rs, tasks.rs) still name
+// the paths below. `step` and `task` take their old names from `old_step_paths` and
+// `old_task_paths` with a glob (the last lines of step/mod.rs and task/mod.rs).
+
+/// Old `database::complete::*` paths: now `step::complete`.
+#[doc(hidden)]
+pub mod complete {
+    pub use super::step::complete::{Completion, many as steps};
+}
+
+/// Old `database::transition::*` paths: now `step::transition` and `step::history`.
+#[doc(hidden)]
+pub mod transition {
+    pub use super::step::history::list as step_history;
+    pub use super::step::transition::{
+        current_state as current_step_state, one as transition_step,
+    };
+}
+
+/// Old `database::step::*` paths, re-exported by `step`.
+#[doc(hidden)]
+pub mod old_step_paths {
+    pub use super::step::claim::{ClaimOutcome, ClaimedStep, one as claim};
+    pub use super::step::enqueue::many as enqueue;
+    pub use super::step::history::audit;
+    pub use super::step::read::{StepDetail, detail as get_detail, list_for_task};
+}
+
+/// Old `database::task::*` paths, re-exported by `task`.
+#[doc(hidden)]
+pub mod old_task_paths {
+    pub use super::task::create::{CreateOutcome, CreatedTask, NewTask, pending as create};
+    pub use super::task::read::{
+        TaskExecutionContext, TaskFilter, TaskRecord, execution_context, get, list,
+    };
 }

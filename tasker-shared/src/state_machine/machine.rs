@@ -5,7 +5,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{TaskState, TransitionOutcome, WorkflowStepState};
-use crate::database::{Result, transition};
+use crate::database::Result;
+use crate::database::{step, task};
 
 /// The state machine of one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +22,7 @@ impl TaskStateMachine {
 
     /// The current state (None if the task does not exist).
     pub async fn current_state(&self, conn: &mut PgConnection) -> Result<Option<TaskState>> {
-        transition::current_task_state(conn, self.task_uuid).await
+        task::transition::current_state(conn, self.task_uuid).await
     }
 
     /// Moves from one of `from` to `to` (compare and swap).
@@ -32,7 +33,7 @@ impl TaskStateMachine {
         to: TaskState,
         metadata: &Value,
     ) -> Result<TransitionOutcome<TaskState>> {
-        transition::transition_task(conn, self.task_uuid, from, to, metadata).await
+        task::transition::one(conn, self.task_uuid, from, to, metadata).await
     }
 }
 
@@ -53,7 +54,7 @@ impl StepStateMachine {
         &self,
         conn: &mut PgConnection,
     ) -> Result<Option<WorkflowStepState>> {
-        transition::current_step_state(conn, self.step_uuid).await
+        step::transition::current_state(conn, self.step_uuid).await
     }
 
     /// Moves from one of `from` to `to` (compare and swap), optionally fenced on the
@@ -66,7 +67,6 @@ impl StepStateMachine {
         metadata: &Value,
         expected_attempt: Option<i32>,
     ) -> Result<TransitionOutcome<WorkflowStepState>> {
-        transition::transition_step(conn, self.step_uuid, from, to, metadata, expected_attempt)
-            .await
+        step::transition::one(conn, self.step_uuid, from, to, metadata, expected_attempt).await
     }
 }

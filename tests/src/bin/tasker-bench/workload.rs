@@ -129,7 +129,7 @@ impl Driver {
         let waiters: Waiters = Arc::default();
         let mut listener = PgListener::connect_with(&cluster.db.pool).await.unwrap();
         listener
-            .listen(tasker_shared::database::transition::SETTLED_CHANNEL)
+            .listen(tasker_shared::database::task::transition::SETTLED_CHANNEL)
             .await
             .unwrap();
         let w = waiters.clone();

@@ -1,26 +1,15 @@
-//! Tasks: locking, reads; creation lives in [`super::task_create`] and is re-exported here.
+//! Reading tasks: one task with its template's names, a filtered page of tasks, a
+//! task's execution context (`tasker.get_task_execution_context`), and the tasks with
+//! steps ready to enqueue (`tasker.get_next_ready_tasks`).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::Result;
-use super::transition::parse_task_state;
+use crate::database::Result;
+use crate::database::states::parse_task;
 use crate::state_machine::TaskState;
-
-pub use super::task_create::{CreateOutcome, CreatedTask, NewTask, create, create_and_enqueue};
-
-/// Locks the task row until the end of the transaction, serialising everything that
-/// evaluates this task. Returns false if the task does not exist.
-pub async fn lock(conn: &mut PgConnection, task_uuid: Uuid) -> Result<bool> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
-            .bind(task_uuid)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
-}
 
 /// Where a task stands (`tasker.get_task_execution_context`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -204,7 +193,7 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// The current state, parsed.
     pub fn state(&self) -> Result<TaskState> {
-        parse_task_state(&self.status)
+        parse_task(&self.status)
     }
 }
 

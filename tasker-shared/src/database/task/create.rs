@@ -1,5 +1,6 @@
-//! Task creation: the task, its steps, edges and first history entries, and (for the
-//! orchestration) its root steps enqueued with their messages, in one statement.
+//! Creating a task: the task, its steps, edges and first history entries, and (for the
+//! orchestration) its root steps enqueued with their messages, in one statement
+//! (`create.sql`, `create_and_enqueue.sql`).
 
 use std::collections::HashMap;
 
@@ -10,8 +11,9 @@ use uuid::Uuid;
 
 use pgmq_notify::QueueName;
 
-use super::named_task::{NamedTask, ensure_named_steps};
-use super::{Error, Result};
+use crate::database::named_task::{NamedTask, ensure_named_steps};
+use crate::database::splice::fill;
+use crate::database::{Error, Result};
 use crate::messaging::StepMessage;
 use crate::state_machine::{TaskState, WorkflowStepState};
 
@@ -55,7 +57,7 @@ pub struct CreatedTask {
     pub created_at: DateTime<Utc>,
 }
 
-/// What [`create`] and [`create_and_enqueue`] did.
+/// What [`pending`] and [`and_enqueue`] did.
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
     /// The task and its steps now exist.
@@ -71,7 +73,7 @@ pub enum CreateOutcome {
 /// with its first history entry. One statement, in the caller's transaction or on its
 /// own (preceded by a lookup of the named steps only if [`NamedTask::named_steps`] lacks
 /// one).
-pub async fn create(
+pub async fn pending(
     conn: &mut PgConnection,
     named_task: &NamedTask,
     new: &NewTask,
@@ -79,13 +81,13 @@ pub async fn create(
     insert(conn, named_task, new, None).await
 }
 
-/// Like [`create`], and the task starts running: its root steps are inserted `enqueued`
+/// Like [`pending`], and the task starts running: its root steps are inserted `enqueued`
 /// with their messages sent to `queue` (with the notification workers listen for), and
 /// the task is `steps_in_process`. The history reads as if each had moved there from
 /// `pending` (`initialized`, then `steps_enqueued` / `enqueued`), all at the statement's
 /// time. Either everything is written or, for a duplicate, nothing of the task (a
 /// step name new to the registry may have been added to `named_steps` first).
-pub async fn create_and_enqueue(
+pub async fn and_enqueue(
     conn: &mut PgConnection,
     named_task: &NamedTask,
     new: &NewTask,
@@ -111,49 +113,14 @@ async fn insert(
         named_step_ids(&mut *conn, &names).await?
     };
 
-    let mut steps = HashMap::with_capacity(template.steps.len());
-    for step in &template.steps {
-        steps.insert(step.name.clone(), Uuid::now_v7());
-    }
-    let mut cols = StepColumns::default();
-    let mut edges = Edges::default();
-    let mut root_steps = Vec::new();
-    let mut messages = Vec::new();
-    for step in &template.steps {
-        let id = steps[&step.name];
-        let named = named_steps
-            .get(&step.name)
-            .ok_or_else(|| Error::NotFound(format!("named step '{}'", step.name)))?;
-        let root = step.dependencies.is_empty();
-        cols.push(id, *named, step, root && queue.is_some());
-        if root {
-            root_steps.push(id);
-            messages.push(serde_json::to_value(StepMessage::new(
-                new.task_uuid,
-                id,
-                new.correlation_id,
-            ))?);
-        }
-        for dep in &step.dependencies {
-            let parent = steps
-                .get(dep)
-                .ok_or_else(|| Error::Corrupt(format!("template step '{dep}' missing")))?;
-            edges.push(*parent, id);
-        }
-    }
-    let mut task_history = History::default();
-    task_history.push(
-        None,
-        TaskState::Pending.as_str(),
-        json!({"event": "initialized"}),
-    );
-    if queue.is_some() {
-        task_history.push(
-            Some(TaskState::Pending.as_str()),
-            TaskState::StepsInProcess.as_str(),
-            json!({"event": "steps_enqueued", "count": root_steps.len()}),
-        );
-    }
+    let Rows {
+        steps,
+        root_steps,
+        cols,
+        edges,
+        messages,
+        task_history,
+    } = Rows::build(named_task, &named_steps, new, queue.is_some())?;
     let task_state = task_history.last_state().to_string();
 
     let statement = statement(queue);
@@ -218,63 +185,95 @@ async fn insert(
     }))
 }
 
-/// The creation statement. Every part reads `t`, the task row the insert returned: if
-/// the identity exists already, `t` is empty and nothing else is written. The tables
-/// have no foreign keys (migration 11): that the steps, edges and history rows belong
-/// to a task written with them holds because this one statement writes them all.
+/// The rows of a new task, as the parallel columns the creation statement binds.
+struct Rows {
+    /// Step name → step uuid.
+    steps: HashMap<String, Uuid>,
+    root_steps: Vec<Uuid>,
+    cols: StepColumns,
+    edges: Edges,
+    /// The root steps' messages.
+    messages: Vec<Value>,
+    task_history: History,
+}
+
+impl Rows {
+    /// The task's steps (the roots `enqueued` if `enqueue`), edges, root messages and
+    /// history, from its template.
+    fn build(
+        named_task: &NamedTask,
+        named_steps: &HashMap<String, Uuid>,
+        new: &NewTask,
+        enqueue: bool,
+    ) -> Result<Self> {
+        let template = &named_task.template;
+        let mut steps = HashMap::with_capacity(template.steps.len());
+        for step in &template.steps {
+            steps.insert(step.name.clone(), Uuid::now_v7());
+        }
+        let mut cols = StepColumns::default();
+        let mut edges = Edges::default();
+        let mut root_steps = Vec::new();
+        let mut messages = Vec::new();
+        for step in &template.steps {
+            let id = steps[&step.name];
+            let named = named_steps
+                .get(&step.name)
+                .ok_or_else(|| Error::NotFound(format!("named step '{}'", step.name)))?;
+            let root = step.dependencies.is_empty();
+            cols.push(id, *named, step, root && enqueue);
+            if root {
+                root_steps.push(id);
+                messages.push(serde_json::to_value(StepMessage::new(
+                    new.task_uuid,
+                    id,
+                    new.correlation_id,
+                ))?);
+            }
+            for dep in &step.dependencies {
+                let parent = steps
+                    .get(dep)
+                    .ok_or_else(|| Error::Corrupt(format!("template step '{dep}' missing")))?;
+                edges.push(*parent, id);
+            }
+        }
+        let mut task_history = History::default();
+        task_history.push(
+            None,
+            TaskState::Pending.as_str(),
+            json!({"event": "initialized"}),
+        );
+        if enqueue {
+            task_history.push(
+                Some(TaskState::Pending.as_str()),
+                TaskState::StepsInProcess.as_str(),
+                json!({"event": "steps_enqueued", "count": root_steps.len()}),
+            );
+        }
+        Ok(Self {
+            steps,
+            root_steps,
+            cols,
+            edges,
+            messages,
+            task_history,
+        })
+    }
+}
+
+/// The creation statement: `create.sql`, or with `queue` `create_and_enqueue.sql`.
 fn statement(queue: Option<&QueueName>) -> String {
-    let send = match queue {
-        Some(queue) => format!(
-            ", sent AS ({})",
-            pgmq_notify::sql::insert_with_notify(
-                queue,
-                "SELECT clock_timestamp(), m.msg FROM t, unnest($39::jsonb[]) AS m(msg)"
-            )
+    use pgmq_notify::sql::{queue_table, returning_with_notify};
+    match queue {
+        Some(queue) => fill(
+            include_str!("create_and_enqueue.sql"),
+            &[
+                ("{worker_queue}", &queue_table(queue)),
+                ("{worker_queue_notify}", &returning_with_notify(queue)),
+            ],
         ),
-        // $39 must still appear for PostgreSQL to know its type.
-        None => ", sent AS (SELECT $39::jsonb[] AS unused)".to_string(),
-    };
-    format!(
-        "WITH t AS (
-             INSERT INTO tasker.tasks
-                 (task_uuid, named_task_uuid, initiator, source_system, reason, tags, context,
-                  identity_hash, priority, correlation_id, parent_correlation_id,
-                  current_state, state_sort_key, state_changed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
-             ON CONFLICT (identity_hash) DO NOTHING
-             RETURNING task_uuid, created_at
-         ), task_history AS (
-             INSERT INTO tasker.task_transitions
-                 (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key)
-             SELECT h.id, t.task_uuid, h.to_state, h.from_state, h.metadata, h.sort_key
-             FROM t, unnest($14::uuid[], $15::text[], $16::text[], $17::jsonb[])
-                     WITH ORDINALITY AS h(id, from_state, to_state, metadata, sort_key)
-         ), steps AS (
-             INSERT INTO tasker.workflow_steps
-                 (workflow_step_uuid, task_uuid, named_step_uuid, handler_callable, inputs, retryable,
-                  max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds,
-                  current_state, state_sort_key)
-             SELECT u.id, t.task_uuid, u.named, u.callable, u.inputs, u.retryable, u.max_attempts,
-                    u.backoff, u.base_ms, u.max_ms, u.timeout, u.state, u.sort_key
-             FROM t, unnest($18::uuid[], $19::uuid[], $20::text[], $21::jsonb[], $22::bool[],
-                            $23::int[], $24::text[], $25::int[], $26::int[], $27::int[],
-                            $28::text[], $29::int[])
-                     AS u(id, named, callable, inputs, retryable, max_attempts, backoff, base_ms,
-                          max_ms, timeout, state, sort_key)
-         ), step_history AS (
-             INSERT INTO tasker.workflow_step_transitions
-                 (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state, metadata, sort_key)
-             SELECT h.id, h.step, h.to_state, h.from_state, h.metadata, h.sort_key
-             FROM t, unnest($30::uuid[], $31::uuid[], $32::text[], $33::text[], $34::jsonb[], $35::int[])
-                     AS h(step, id, from_state, to_state, metadata, sort_key)
-         ), edges AS (
-             INSERT INTO tasker.workflow_step_edges
-                 (workflow_step_edge_uuid, from_step_uuid, to_step_uuid, name)
-             SELECT e.id, e.from_step, e.to_step, 'provides'
-             FROM t, unnest($36::uuid[], $37::uuid[], $38::uuid[]) AS e(id, from_step, to_step)
-         ){send}
-         SELECT created_at FROM t"
-    )
+        None => include_str!("create.sql").to_string(),
+    }
 }
 
 /// History entries to insert, as parallel columns.
@@ -419,4 +418,20 @@ async fn fetch_named_steps(
             .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::database::splice::tests::assert_filled;
+
+    #[test]
+    fn the_statement_sends_the_roots_only_with_a_queue() {
+        let queue = pgmq_notify::QueueName::worker("payments").unwrap();
+        let enqueue = super::statement(Some(&queue));
+        assert_filled(&enqueue);
+        assert!(enqueue.contains("INSERT INTO pgmq.q_worker_payments_queue (vt, message)"));
+        let pending = super::statement(None);
+        assert_filled(&pending);
+        assert!(!pending.contains("pgmq."));
+    }
 }

@@ -95,8 +95,7 @@ pub async fn apply(
         StepManualAction::ResolveManually { .. } => (&live, WorkflowStepState::ResolvedManually),
         StepManualAction::CompleteManually { .. } => (&live, WorkflowStepState::Complete),
     };
-    let outcome =
-        step::transition::one(&mut tx, step_uuid, from, to, &metadata, None).await?;
+    let outcome = step::transition::one(&mut tx, step_uuid, from, to, &metadata, None).await?;
     if let TransitionOutcome::Conflict { actual } = outcome {
         let actual = actual.map_or("missing".to_string(), |s| s.to_string());
         let allowed = match action {
@@ -108,7 +107,9 @@ pub async fn apply(
         )));
     }
     match action {
-        StepManualAction::ResetForRetry { .. } => step::operator::reset_attempts(&mut tx, step_uuid).await?,
+        StepManualAction::ResetForRetry { .. } => {
+            step::operator::reset_attempts(&mut tx, step_uuid).await?
+        }
         StepManualAction::CompleteManually {
             completion_data,
             completed_by,

@@ -164,7 +164,10 @@ pub async fn create_task(
 
 /// The steps of a task just created, as `get_step_readiness_status` reads them: the
 /// `enqueued` ones (the roots) and the others `pending` behind them, none attempted.
-fn committed_steps(named: &named_task::NamedTask, created: &task::create::CreatedTask) -> Vec<StepDetail> {
+fn committed_steps(
+    named: &named_task::NamedTask,
+    created: &task::create::CreatedTask,
+) -> Vec<StepDetail> {
     let at: DateTime<Utc> = created.created_at;
     let mut steps: Vec<StepDetail> = named
         .template

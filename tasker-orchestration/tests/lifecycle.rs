@@ -13,10 +13,10 @@ use tasker_orchestration::lifecycle::task_initializer::{CreateTaskError, create_
 use tasker_shared::api::{TaskRequest, TaskResponse};
 use tasker_shared::database::{named_task, step, task};
 use tasker_shared::messaging::{ORCHESTRATION_STEP_RESULTS, StepMessage};
-use tasker_shared::results::{ResultMetadata, ResultStatus, StepErrorInfo, StepExecutionResult};
+use tasker_shared::results::StepErrorInfo;
 use tasker_shared::state_machine::TaskState;
 use tasker_shared::template::TaskTemplate;
-use tasker_shared::testing::TestDb;
+use tasker_shared::testing::{TestDb, factory};
 
 const DIAMOND: &str = r#"
 name: diamond
@@ -37,9 +37,9 @@ steps:
     handler: { callable: c }
 "#;
 
-async fn setup(db: &TestDb) {
-    let t = TaskTemplate::from_yaml(DIAMOND, "diamond").unwrap();
-    named_task::register(&db.pool, &t).await.unwrap();
+/// Registers the diamond template.
+async fn setup(db: &TestDb) -> named_task::NamedTask {
+    factory::named_task(&db.pool, DIAMOND).await
 }
 
 fn queue() -> QueueName {
@@ -53,14 +53,7 @@ async fn work(
     outcome: impl Fn(&str) -> Result<Value, (bool, &'static str)>,
 ) -> Vec<String> {
     work_with(db, |name| {
-        outcome(name).map_err(|(retryable, msg)| StepErrorInfo {
-            message: msg.into(),
-            error_type: "test".into(),
-            retryable,
-            retry_after_ms: None,
-            backtrace: None,
-            context: None,
-        })
+        outcome(name).map_err(|(retryable, msg)| factory::error(msg, retryable))
     })
     .await
 }
@@ -82,28 +75,9 @@ async fn work_with(
         else {
             panic!("not claimable")
         };
-        let (success, result, error) = match outcome(&c.step_name) {
-            Ok(v) => (true, v, None),
-            Err(error) => (false, Value::Null, Some(error)),
-        };
-        let r = StepExecutionResult {
-            step_uuid: c.step_uuid,
-            success,
-            result,
-            status: if success {
-                ResultStatus::Completed
-            } else {
-                ResultStatus::Failed
-            },
-            error,
-            metadata: ResultMetadata {
-                attempt: c.attempt,
-                execution_time_ms: 0,
-                worker_id: "w".into(),
-                started_at: chrono::Utc::now(),
-                completed_at: chrono::Utc::now(),
-                custom: Value::Null,
-            },
+        let r = match outcome(&c.step_name) {
+            Ok(v) => factory::succeeded(c.step_uuid, c.attempt, v),
+            Err(error) => factory::failed(c.step_uuid, c.attempt, Some(error)),
         };
         assert!(
             step::result::record(&mut tx, c.step_uuid, c.attempt, &r)
@@ -361,27 +335,9 @@ async fn creation_errors_are_specific() {
 #[tokio::test]
 async fn sweep_enqueues_tasks_nobody_started() {
     let db = TestDb::new().await;
-    setup(&db).await;
+    let nt = setup(&db).await;
     // A task created without enqueueing (as a queue-submitted request would be).
-    let nt = named_task::find(&db.pool, "lc", "diamond", None)
-        .await
-        .unwrap()
-        .unwrap();
-    let new = task::create::NewTask {
-        task_uuid: Uuid::now_v7(),
-        context: json!({}),
-        identity_hash: "sweep-test".into(),
-        initiator: "t".into(),
-        source_system: "t".into(),
-        reason: "t".into(),
-        tags: vec![],
-        priority: 0,
-        correlation_id: Uuid::now_v7(),
-        parent_correlation_id: None,
-    };
-    let mut tx = db.pool.begin().await.unwrap();
-    task::create::pending(&mut tx, &nt, &new).await.unwrap();
-    tx.commit().await.unwrap();
+    let new = factory::task(&nt).create(&db.pool).await;
     assert_eq!(
         StepEnqueuerService::new(db.pool.clone())
             .process_batch(10)

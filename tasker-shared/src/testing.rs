@@ -8,6 +8,10 @@
 //!
 //! `DATABASE_URL` must point at a server where the role may create databases; the
 //! project's test command starts a throwaway one when it is unset.
+//!
+//! [`factory`] builds rows (templates, tasks, steps, results) with sensible defaults.
+
+pub mod factory;
 
 use std::str::FromStr;
 

@@ -75,7 +75,9 @@ fn missing_handlers_message(missing: &[MissingHandler]) -> String {
             m.template, m.step, m.callable
         ));
     }
-    text.push_str("\n(register the handlers, load the code that defines them, or serve other namespaces)");
+    text.push_str(
+        "\n(register the handlers, load the code that defines them, or serve other namespaces)",
+    );
     text
 }
 

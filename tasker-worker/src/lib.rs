@@ -33,5 +33,5 @@ pub mod testing;
 
 pub use bootstrap::{LoadedWorker, Worker, WorkerBuilder};
 pub use config::WorkerConfig;
-pub use runtime::WorkerCore;
 pub use error::{Error, Result};
+pub use runtime::WorkerCore;

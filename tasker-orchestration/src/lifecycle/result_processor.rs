@@ -373,11 +373,11 @@ async fn settle_task(
             AfterCompletion::Undecided => {}
         }
     }
-    if outcome != ResultOutcome::Stale && !task_state.is_terminal() {
-        if let FinalizationAction::Transitioned(to) = finalize_from(conn, route, task_state).await?
-        {
-            return Ok((outcome, to));
-        }
+    if outcome != ResultOutcome::Stale
+        && !task_state.is_terminal()
+        && let FinalizationAction::Transitioned(to) = finalize_from(conn, route, task_state).await?
+    {
+        return Ok((outcome, to));
     }
     Ok((outcome, task_state))
 }

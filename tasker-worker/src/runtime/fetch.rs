@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use pgmq_notify::consumer::DirectedIds;
 use pgmq_notify::QueueName;
-use tasker_shared::database::step::{self, claim, handoff, message};
+use pgmq_notify::consumer::DirectedIds;
 use tasker_shared::database::step::claim::Delivery;
+use tasker_shared::database::step::{self, claim, handoff, message};
 use tasker_shared::messaging::StepMessage;
 
 use super::Runtime;

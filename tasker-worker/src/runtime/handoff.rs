@@ -99,13 +99,9 @@ impl Runtime {
             })
             .collect();
         if !short.is_empty() {
-            let extended = message::extend_unread(
-                &mut *conn,
-                queue,
-                &short,
-                self.visibility_timeout_seconds,
-            )
-            .await?;
+            let extended =
+                message::extend_unread(&mut *conn, queue, &short, self.visibility_timeout_seconds)
+                    .await?;
             deliveries.retain_mut(|d| match d {
                 Delivery::Claimed {
                     msg_id,

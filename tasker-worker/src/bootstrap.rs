@@ -194,6 +194,7 @@ impl LoadedWorker {
         if !missing.is_empty() {
             return Err(Error::MissingHandlers(missing));
         }
+        let owns_pool = self.pool.is_none();
         let pool = match self.pool {
             Some(pool) => pool,
             None => database::connect(&self.config.database_url, &self.config.pool).await?,
@@ -238,6 +239,7 @@ impl LoadedWorker {
             worker_id,
             namespaces: self.namespaces,
             max_concurrent_steps,
+            owns_pool,
             _health: stop_health.drop_guard(),
         })
     }
@@ -251,6 +253,8 @@ pub struct Worker {
     worker_id: String,
     namespaces: Vec<String>,
     max_concurrent_steps: usize,
+    /// The pool was connected here, so it is closed when the worker is done.
+    owns_pool: bool,
     /// Stops the health endpoint when the worker is done.
     _health: DropGuard,
 }
@@ -282,10 +286,15 @@ impl Worker {
     }
 
     /// Runs until `shutdown` is cancelled and the work in flight is finished or given
-    /// back ([`WorkerCore::run`]), then stops the health endpoint.
+    /// back ([`WorkerCore::run`]), then stops the health endpoint and closes the pool it
+    /// connected (so a database stopped next, as `tasker-server dev` does, finds no
+    /// connection of it open).
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let outcome = self.core.run(shutdown).await;
         drop(self._health);
+        if self.owns_pool {
+            self.pool.close().await;
+        }
         outcome
     }
 }
